@@ -6,7 +6,7 @@
 //! nothing skips silently.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -21,7 +21,10 @@ use rdkafka::{Offset, TopicPartitionList};
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf()
 }
 
 /// A local cluster the tests run against.
@@ -38,7 +41,11 @@ fn cluster(name: &'static str, var: &str, default: &str) -> Cluster {
     let checked = CHECKED.get_or_init(|| Mutex::new(Vec::new()));
     let mut checked = checked.lock().unwrap_or_else(|e| e.into_inner());
     if !checked.contains(&name) {
-        if let Err(e) = cluster.admin().inner().fetch_metadata(None, Duration::from_secs(10)) {
+        if let Err(e) = cluster
+            .admin()
+            .inner()
+            .fetch_metadata(None, Duration::from_secs(10))
+        {
             panic!(
                 "Kafka {name} cluster not reachable at {} ({e}): start the local clusters with \
                  `bin/kafka-local up --third`, or run every test with `bin/test`",
@@ -68,8 +75,16 @@ pub fn third() -> Cluster {
 /// A name no other test (or earlier run) uses: `prefix-<pid>-<n>-<nanos>`.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicU64 = AtomicU64::new(0);
-    let nanos = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_nanos() % 1_000_000_000_000;
-    format!("{prefix}-{}-{}-{nanos}", std::process::id(), N.fetch_add(1, Ordering::Relaxed))
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+        % 1_000_000_000_000;
+    format!(
+        "{prefix}-{}-{}-{nanos}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
 }
 
 /// A record to produce, or one read back. `None` key or value is a null (a tombstone value).
@@ -114,9 +129,15 @@ impl Cluster {
         for (k, v) in configs {
             new = new.set(k, v);
         }
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let results = rt
-            .block_on(admin.create_topics([&new], &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)))))
+            .block_on(admin.create_topics(
+                [&new],
+                &AdminOptions::new().operation_timeout(Some(Duration::from_secs(30))),
+            ))
             .expect("create_topics");
         for r in results {
             r.unwrap_or_else(|(t, e)| panic!("creating topic {t} on {}: {e}", self.name));
@@ -129,19 +150,34 @@ impl Cluster {
         let admin = self.admin();
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Ok(md) = admin.inner().fetch_metadata(Some(topic), Duration::from_secs(5)) {
-                if md.topics().iter().any(|t| t.name() == topic && t.error().is_none() && t.partitions().len() as i32 == partitions) {
+            if let Ok(md) = admin
+                .inner()
+                .fetch_metadata(Some(topic), Duration::from_secs(5))
+            {
+                if md.topics().iter().any(|t| {
+                    t.name() == topic
+                        && t.error().is_none()
+                        && t.partitions().len() as i32 == partitions
+                }) {
                     return;
                 }
             }
-            assert!(Instant::now() < deadline, "topic {topic} did not get {partitions} partitions on {}", self.name);
+            assert!(
+                Instant::now() < deadline,
+                "topic {topic} did not get {partitions} partitions on {}",
+                self.name
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
 
     /// The number of partitions of `topic`, or `None` if it does not exist.
     pub fn partition_count(&self, topic: &str) -> Option<i32> {
-        let md = self.admin().inner().fetch_metadata(Some(topic), Duration::from_secs(10)).expect("metadata");
+        let md = self
+            .admin()
+            .inner()
+            .fetch_metadata(Some(topic), Duration::from_secs(10))
+            .expect("metadata");
         md.topics()
             .iter()
             .find(|t| t.name() == topic && t.error().is_none())
@@ -157,7 +193,10 @@ impl Cluster {
     /// Like `produce`, with extra producer properties (compression.type, linger.ms, ...).
     pub fn produce_with(&self, topic: &str, records: &[TestRecord], props: &[(&str, &str)]) {
         let mut config = self.config();
-        config.set("acks", "all").set("enable.idempotence", "true").set("linger.ms", "5");
+        config
+            .set("acks", "all")
+            .set("enable.idempotence", "true")
+            .set("linger.ms", "5");
         for (k, v) in props {
             config.set(*k, *v);
         }
@@ -178,7 +217,10 @@ impl Cluster {
             if !r.headers.is_empty() {
                 let mut headers = OwnedHeaders::new_with_capacity(r.headers.len());
                 for (k, v) in &r.headers {
-                    headers = headers.insert(Header { key: k, value: v.as_deref() });
+                    headers = headers.insert(Header {
+                        key: k,
+                        value: v.as_deref(),
+                    });
                 }
                 record = record.headers(headers);
             }
@@ -186,7 +228,12 @@ impl Cluster {
             loop {
                 match producer.send(record) {
                     Ok(()) => break,
-                    Err((rdkafka::error::KafkaError::MessageProduction(rdkafka::types::RDKafkaErrorCode::QueueFull), r)) => {
+                    Err((
+                        rdkafka::error::KafkaError::MessageProduction(
+                            rdkafka::types::RDKafkaErrorCode::QueueFull,
+                        ),
+                        r,
+                    )) => {
                         record = r;
                         std::thread::sleep(Duration::from_millis(5));
                     }
@@ -196,16 +243,27 @@ impl Cluster {
         }
         producer.flush(Duration::from_secs(60)).expect("flush");
         let failures = producer.context().failures.lock().unwrap().clone();
-        assert!(failures.is_empty(), "delivery failures producing to {topic}: {failures:?}");
+        assert!(
+            failures.is_empty(),
+            "delivery failures producing to {topic}: {failures:?}"
+        );
     }
 
     /// Per partition: (partition, low watermark, high watermark).
     pub fn watermarks(&self, topic: &str) -> Vec<(i32, i64, i64)> {
-        let consumer: BaseConsumer = self.config().set("group.id", unique("wm")).create().expect("consumer");
-        let partitions = self.partition_count(topic).unwrap_or_else(|| panic!("topic {topic} missing on {}", self.name));
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", unique("wm"))
+            .create()
+            .expect("consumer");
+        let partitions = self
+            .partition_count(topic)
+            .unwrap_or_else(|| panic!("topic {topic} missing on {}", self.name));
         (0..partitions)
             .map(|p| {
-                let (lo, hi) = consumer.fetch_watermarks(topic, p, Duration::from_secs(10)).expect("watermarks");
+                let (lo, hi) = consumer
+                    .fetch_watermarks(topic, p, Duration::from_secs(10))
+                    .expect("watermarks");
                 (p, lo, hi)
             })
             .collect()
@@ -226,16 +284,27 @@ impl Cluster {
         let mut tpl = TopicPartitionList::new();
         for (p, lo, hi) in &marks {
             if hi > lo {
-                tpl.add_partition_offset(topic, *p, Offset::Offset(*lo)).unwrap();
+                tpl.add_partition_offset(topic, *p, Offset::Offset(*lo))
+                    .unwrap();
             }
         }
         consumer.assign(&tpl).expect("assign");
-        let mut remaining: Vec<(i32, i64)> = marks.iter().filter(|(_, lo, hi)| hi > lo).map(|(p, _, hi)| (*p, *hi)).collect();
+        let mut remaining: Vec<(i32, i64)> = marks
+            .iter()
+            .filter(|(_, lo, hi)| hi > lo)
+            .map(|(p, _, hi)| (*p, *hi))
+            .collect();
         let mut out = Vec::new();
         let deadline = Instant::now() + Duration::from_secs(120);
         while !remaining.is_empty() {
-            assert!(Instant::now() < deadline, "reading {topic} from {}: timed out, still waiting for {remaining:?}", self.name);
-            let Some(msg) = consumer.poll(Duration::from_millis(200)) else { continue };
+            assert!(
+                Instant::now() < deadline,
+                "reading {topic} from {}: timed out, still waiting for {remaining:?}",
+                self.name
+            );
+            let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+                continue;
+            };
             let msg = match msg {
                 Ok(m) => m,
                 Err(rdkafka::error::KafkaError::PartitionEOF(p)) => {
@@ -246,7 +315,11 @@ impl Cluster {
             };
             let headers = msg
                 .headers()
-                .map(|h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect())
+                .map(|h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                })
                 .unwrap_or_default();
             out.push(TestRecord {
                 partition: msg.partition(),
@@ -256,7 +329,10 @@ impl Cluster {
                 headers,
                 timestamp: msg.timestamp().to_millis(),
             });
-            if let Some(pos) = remaining.iter().position(|(p, hi)| *p == msg.partition() && msg.offset() + 1 >= *hi) {
+            if let Some(pos) = remaining
+                .iter()
+                .position(|(p, hi)| *p == msg.partition() && msg.offset() + 1 >= *hi)
+            {
                 remaining.remove(pos);
             }
         }
@@ -266,27 +342,42 @@ impl Cluster {
 
     /// Commits offsets for `group` (which must have no active members): (topic, partition, offset).
     pub fn commit_offsets(&self, group: &str, offsets: &[(&str, i32, i64)]) {
-        let consumer: BaseConsumer = self.config().set("group.id", group).set("enable.auto.commit", "false").create().expect("consumer");
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .set("enable.auto.commit", "false")
+            .create()
+            .expect("consumer");
         let mut tpl = TopicPartitionList::new();
         for (t, p, o) in offsets {
             tpl.add_partition_offset(t, *p, Offset::Offset(*o)).unwrap();
         }
-        consumer.commit(&tpl, rdkafka::consumer::CommitMode::Sync).expect("commit");
+        consumer
+            .commit(&tpl, rdkafka::consumer::CommitMode::Sync)
+            .expect("commit");
     }
 
     /// The committed offset of `group` on each given partition (None when there is none).
     pub fn committed_offsets(&self, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-        let consumer: BaseConsumer = self.config().set("group.id", group).create().expect("consumer");
+        let consumer: BaseConsumer = self
+            .config()
+            .set("group.id", group)
+            .create()
+            .expect("consumer");
         let mut tpl = TopicPartitionList::new();
         for p in 0..partitions {
             tpl.add_partition(topic, p);
         }
-        let committed = consumer.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+        let committed = consumer
+            .committed_offsets(tpl, Duration::from_secs(10))
+            .expect("committed offsets");
         (0..partitions)
-            .map(|p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-                Some(Offset::Offset(o)) => Some(o),
-                _ => None,
-            })
+            .map(
+                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
+                    Some(Offset::Offset(o)) => Some(o),
+                    _ => None,
+                },
+            )
             .collect()
     }
 }
@@ -323,9 +414,15 @@ pub fn bin(name: &str) -> PathBuf {
             .expect("running cargo build for the binaries");
         assert!(status.success(), "cargo build --workspace --bins failed");
     });
-    let target = std::env::var_os("CARGO_TARGET_DIR").map(PathBuf::from).unwrap_or_else(|| repo_root().join("target"));
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("target"));
     let path = target.join("debug").join(name);
-    assert!(path.exists(), "binary {} not found after building", path.display());
+    assert!(
+        path.exists(),
+        "binary {} not found after building",
+        path.display()
+    );
     path
 }
 
@@ -337,33 +434,50 @@ pub struct Run {
     pub stderr: String,
 }
 
-impl Run {
-    fn from_output(o: Output) -> Self {
-        Self {
-            code: o.status.code(),
-            stdout: String::from_utf8_lossy(&o.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&o.stderr).into_owned(),
-        }
-    }
-}
-
 /// Runs `cmd` to completion, killing it after `timeout` (then panicking: a hang is a failure).
+/// stdout and stderr are drained while it runs, so a chatty child never blocks on a full pipe.
 pub fn run_with_timeout(mut cmd: Command, timeout: Duration) -> Run {
-    cmd.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped());
+    use std::io::Read;
+    cmd.stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
     let shown = format!("{cmd:?}");
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawning {shown}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("spawning {shown}: {e}"));
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = pipe.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().expect("piped stdout")));
+    let stderr = drain(Box::new(child.stderr.take().expect("piped stderr")));
     let deadline = Instant::now() + timeout;
-    loop {
-        if child.try_wait().expect("wait").is_some() {
-            return Run::from_output(child.wait_with_output().expect("output"));
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
         }
         if Instant::now() > deadline {
             let _ = child.kill();
-            let out = Run::from_output(child.wait_with_output().expect("output"));
-            panic!("{shown} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}", out.stdout, out.stderr);
+            let _ = child.wait();
+            break None;
         }
         std::thread::sleep(Duration::from_millis(20));
+    };
+    let run = Run {
+        code: status.and_then(|s| s.code()),
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    };
+    if status.is_none() {
+        panic!(
+            "{shown} did not finish within {timeout:?}\nstdout:\n{}\nstderr:\n{}",
+            run.stdout, run.stderr
+        );
     }
+    run
 }
 
 /// Runs one of the workspace's binaries with `args` (timeout 120 s).
@@ -375,7 +489,9 @@ pub fn run_bin(name: &str, args: &[&str]) -> Run {
 
 /// Runs a main class of the Kafka jars through `bin/kafka-local run-class` (timeout 120 s).
 pub fn kafka_class(class: &str, args: &[&str]) -> Run {
-    let script = std::env::var_os("KAFKA_LOCAL").map(PathBuf::from).unwrap_or_else(|| repo_root().join("bin/kafka-local"));
+    let script = std::env::var_os("KAFKA_LOCAL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| repo_root().join("bin/kafka-local"));
     let mut cmd = Command::new(script);
     cmd.arg("run-class").arg(class).args(args);
     run_with_timeout(cmd, Duration::from_secs(120))
