@@ -11,7 +11,11 @@ fn produce_and_read_back_every_kind_of_record() {
     tombstone.value = None;
     tombstone.timestamp = Some(1_600_000_000_000);
     tombstone.headers = vec![("h".into(), Some(b"1".to_vec())), ("h".into(), None)];
-    let records = vec![TestRecord::new(0, "a", "1"), TestRecord::new(0, "b", "2"), tombstone];
+    let records = vec![
+        TestRecord::new(0, "a", "1"),
+        TestRecord::new(0, "b", "2"),
+        tombstone,
+    ];
     source.produce(&topic, &records);
     let back = source.read_all(&topic);
     assert_eq!(back.len(), 3);
@@ -29,7 +33,13 @@ fn committed_offsets_round_trip() {
     let topic = unique("harness-commit");
     let group = unique("harness-group");
     source.create_topic(&topic, 2, &[]);
-    source.produce(&topic, &[TestRecord::new(0, "a", "1"), TestRecord::new(0, "b", "2")]);
+    source.produce(
+        &topic,
+        &[TestRecord::new(0, "a", "1"), TestRecord::new(0, "b", "2")],
+    );
     source.commit_offsets(&group, &[(&topic, 0, 1)]);
-    assert_eq!(source.committed_offsets(&group, &topic, 2), vec![Some(1), None]);
+    assert_eq!(
+        source.committed_offsets(&group, &topic, 2),
+        vec![Some(1), None]
+    );
 }

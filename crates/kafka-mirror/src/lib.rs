@@ -1,1 +1,431 @@
-pub fn placeholder() {}
+//! kafka-mirror: mirrors topics from one or more source clusters into a target cluster, as
+//! Kafka's MirrorMaker does, without losing a record.
+//!
+//! Top-down: [`cli`] (arguments) → [`settings`] (validated, forced client properties) →
+//! [`topics`] (what to mirror, target topics made ready) → [`engine`] (consumer loops, producer
+//! pool, offset [`tracker`]s, commits) → [`metrics`] (summary, progress, Prometheus) → an exit
+//! code from `cluster_config::exit::mirror`.
+
+pub mod caught_up;
+pub mod cli;
+pub mod engine;
+pub mod metrics;
+pub mod murmur2;
+pub mod settings;
+pub mod topics;
+pub mod tracker;
+
+use std::ffi::OsString;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use clap::Parser;
+use cluster_config::exit::mirror as code;
+use cluster_config::{Role, ToolContext};
+use rdkafka::admin::AdminClient;
+
+pub use cli::Cli;
+use engine::{ConsumerLoop, MirrorConsumerContext, MirrorProducerContext, Shared, Stop};
+use settings::MirrorSettings;
+use topics::{Preparer, TopicPartitions};
+
+/// Everything that ends a run early, with its exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum MirrorError {
+    /// Bad arguments or configuration: nothing consumed or written.
+    #[error("{0}")]
+    Usage(String),
+    /// A cluster unreachable, a target topic unusable, a fatal client error.
+    #[error("{0}")]
+    Failure(String),
+    /// A record could not be delivered (abort.on.send.failure=true).
+    #[error("{0}")]
+    SendFailed(String),
+}
+
+impl MirrorError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            MirrorError::Usage(_) => code::USAGE,
+            MirrorError::Failure(_) => code::FAILURE,
+            MirrorError::SendFailed(_) => code::SEND_FAILED,
+        }
+    }
+}
+
+fn usage(e: impl std::fmt::Display) -> MirrorError {
+    MirrorError::Usage(e.to_string())
+}
+
+fn failure(e: impl std::fmt::Display) -> MirrorError {
+    MirrorError::Failure(e.to_string())
+}
+
+/// The whole program: parse, run, print at most one error line, return the exit code.
+pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> u8 {
+    cluster_config::logging::init("kafka-mirror", "info");
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return code::OK;
+            }
+            eprintln!("kafka-mirror: error: {}", one_line(&e.render().to_string()));
+            return code::USAGE;
+        }
+    };
+    match run(&cli) {
+        Ok(()) => code::OK,
+        Err(e) => {
+            eprintln!("kafka-mirror: error: {e}");
+            e.exit_code()
+        }
+    }
+}
+
+/// clap's message without its usage block, on one line.
+fn one_line(text: &str) -> String {
+    let lines: Vec<&str> = text
+        .lines()
+        .take_while(|l| !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("tip:"))
+        .collect();
+    lines.join(" ").trim_start_matches("error: ").to_string()
+}
+
+/// Runs the mirror until a signal, --until-caught-up's end, or a failure.
+pub fn run(cli: &Cli) -> Result<(), MirrorError> {
+    let settings = MirrorSettings::from_cli(cli).map_err(usage)?;
+    for w in &settings.warnings {
+        log::warn!("{w}");
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("kafka-mirror-rt")
+        .enable_all()
+        .build()
+        .map_err(failure)?;
+
+    // Every client is built before any cluster is contacted: a bad property is a usage error.
+    let labels: Vec<String> = settings.sources.iter().map(|s| s.label.clone()).collect();
+    let preparer = Preparer::new(
+        settings
+            .sources
+            .iter()
+            .map(|s| (s.label.clone(), s.settings.clone()))
+            .collect(),
+        settings.target.clone(),
+        settings.create_topics,
+        settings.partition_mode,
+        settings.connect_timeout.max(Duration::from_secs(10)),
+        runtime.handle().clone(),
+    )
+    .map_err(usage)?;
+    let shared = Arc::new(Shared::new(
+        labels,
+        preparer,
+        settings.partition_mode,
+        settings.abort_on_send_failure,
+        settings.queue_size,
+        settings.shutdown_timeout,
+    ));
+    let single: Arc<engine::MirrorProducer> = Arc::new(
+        settings
+            .single_record_target()
+            .create(
+                Role::Producer,
+                MirrorProducerContext::new(Arc::clone(&shared), None),
+            )
+            .map_err(usage)?,
+    );
+    let producers = (0..settings.num_producers)
+        .map(|_| {
+            settings.target.create(
+                Role::Producer,
+                MirrorProducerContext::new(Arc::clone(&shared), Some(Arc::clone(&single))),
+            )
+        })
+        .collect::<Result<Vec<engine::MirrorProducer>, _>>()
+        .map_err(usage)?;
+    let producers = Arc::new(producers);
+    let mut consumers = Vec::new();
+    for (cluster, source) in settings.sources.iter().enumerate() {
+        for _ in 0..settings.num_streams {
+            let consumer: engine::MirrorConsumer = source
+                .settings
+                .create(
+                    Role::Consumer,
+                    MirrorConsumerContext::new(Arc::clone(&shared), cluster),
+                )
+                .map_err(usage)?;
+            consumers.push((cluster, consumer));
+        }
+    }
+    let admins = settings
+        .sources
+        .iter()
+        .map(|s| s.settings.admin())
+        .collect::<Result<Vec<AdminClient<ToolContext>>, _>>()
+        .map_err(usage)?;
+
+    // Reachable, all of them, within a bounded time.
+    runtime.block_on(async {
+        let mut checks = Vec::new();
+        for s in settings
+            .sources
+            .iter()
+            .map(|s| &s.settings)
+            .chain([&settings.target])
+        {
+            checks.push(s.check_reachable(settings.connect_timeout));
+        }
+        for r in futures::future::join_all(checks).await {
+            r.map_err(failure)?;
+        }
+        Ok::<(), MirrorError>(())
+    })?;
+
+    // The topics to mirror, with their target topics ready, before anything is consumed.
+    let mut known: Vec<TopicPartitions> = Vec::new();
+    for cluster in 0..settings.sources.len() {
+        let topics = shared
+            .preparer
+            .source_topics(cluster, &settings.filter)
+            .map_err(failure)?;
+        shared
+            .preparer
+            .prepare(cluster, &topics, &shared.topics)
+            .map_err(failure)?;
+        if topics.is_empty() {
+            log::warn!(
+                "no topic of the {} cluster matches {} yet",
+                shared.cluster_label(cluster),
+                settings.filter.describe()
+            );
+        } else {
+            log::info!(
+                "mirroring {} topics from the {} cluster ({} partitions)",
+                topics.len(),
+                shared.cluster_label(cluster),
+                topics.values().sum::<i32>()
+            );
+        }
+        shared.subscriptions[cluster].set(topics.keys().cloned().collect());
+        known.push(topics);
+    }
+
+    let mut ends = Vec::new();
+    if settings.until_caught_up {
+        for (cluster, source) in settings.sources.iter().enumerate() {
+            let read_committed = source.settings.get("isolation.level") != Some("read_uncommitted");
+            let e = runtime
+                .block_on(caught_up::end_offsets(
+                    &admins[cluster],
+                    &known[cluster],
+                    read_committed,
+                    settings.connect_timeout,
+                ))
+                .map_err(failure)?;
+            ends.push(e);
+        }
+    }
+
+    if let Some(addr) = settings.metrics_addr {
+        let bound = runtime
+            .block_on(metrics::serve(Arc::clone(&shared), addr))
+            .map_err(|e| failure(format!("cannot serve metrics on {addr}: {e}")))?;
+        log::info!("metrics on http://{bound}/metrics");
+    }
+
+    runtime.spawn(handle_signals(Arc::clone(&shared)));
+
+    if settings.until_caught_up {
+        let shared = Arc::clone(&shared);
+        let groups: Vec<String> = settings
+            .sources
+            .iter()
+            .map(|s| s.group_id.clone())
+            .collect();
+        let timeout = settings.connect_timeout;
+        runtime.spawn(async move {
+            watch_caught_up(shared, admins, groups, ends, timeout).await;
+        });
+    }
+
+    let mut threads = Vec::new();
+    for (cluster, consumer) in consumers {
+        let job = ConsumerLoop {
+            shared: Arc::clone(&shared),
+            cluster,
+            consumer,
+            producers: Arc::clone(&producers),
+            commit_interval: settings.effective_commit_interval(),
+        };
+        threads.push(
+            std::thread::Builder::new()
+                .name(format!("consumer-{cluster}"))
+                .spawn(move || job.run())
+                .map_err(failure)?,
+        );
+    }
+    let watcher = {
+        let shared = Arc::clone(&shared);
+        let filter = settings.filter.clone();
+        let interval = settings.topic_refresh_interval;
+        std::thread::Builder::new()
+            .name("topic-watcher".into())
+            .spawn(move || watch_topics(shared, filter, known, interval))
+            .map_err(failure)?
+    };
+    let reporter = {
+        let shared = Arc::clone(&shared);
+        let (interval, progress) = (settings.report_interval, settings.progress);
+        std::thread::Builder::new()
+            .name("reporter".into())
+            .spawn(move || metrics::report_loop(shared, interval, progress))
+            .map_err(failure)?
+    };
+
+    for t in threads {
+        if t.join().is_err() {
+            shared.request_stop(Stop::Fatal("a consumer thread panicked".into()));
+        }
+    }
+    engine::flush_producers(&producers, Instant::now() + Duration::from_secs(5));
+    drop(producers);
+    engine::flush_producers(
+        std::slice::from_ref(&*single),
+        Instant::now() + Duration::from_secs(5),
+    );
+    drop(single);
+    let _ = watcher.join();
+    let _ = reporter.join();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+
+    match shared.stop_reason() {
+        None | Some(Stop::Signal) | Some(Stop::CaughtUp) => Ok(()),
+        Some(Stop::SendFailed(line)) => Err(MirrorError::SendFailed(line)),
+        Some(Stop::Fatal(line)) => Err(MirrorError::Failure(line)),
+    }
+}
+
+/// SIGINT/SIGTERM: stop fetching, flush, commit, exit 0. A second one exits at once (nothing
+/// more is committed: records are mirrored again on restart, none is lost).
+async fn handle_signals(shared: Arc<Shared>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut int), Ok(mut term)) = (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) else {
+        log::warn!("cannot install signal handlers");
+        return;
+    };
+    let mut first = true;
+    loop {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        if first {
+            log::info!(
+                "stopping: waiting for {} records in flight, then committing",
+                shared.in_flight()
+            );
+            shared.request_stop(Stop::Signal);
+            first = false;
+        } else {
+            log::warn!("second signal: exiting now without committing");
+            std::process::exit(i32::from(code::FAILURE));
+        }
+    }
+}
+
+/// Stops the mirror once every group has committed every partition up to its end at start.
+async fn watch_caught_up(
+    shared: Arc<Shared>,
+    admins: Vec<AdminClient<ToolContext>>,
+    groups: Vec<String>,
+    ends: Vec<Vec<caught_up::EndOffset>>,
+    timeout: Duration,
+) {
+    let mut last_error = None;
+    while !shared.stopping() {
+        let mut done = true;
+        for (cluster, end) in ends.iter().enumerate() {
+            match caught_up::behind(&admins[cluster], &groups[cluster], end, timeout).await {
+                Ok(behind) if behind.is_empty() => {}
+                Ok(_) => done = false,
+                Err(e) => {
+                    let text = e.to_string();
+                    if last_error.as_ref() != Some(&text) {
+                        log::warn!("checking the committed offsets: {text}");
+                    }
+                    last_error = Some(text);
+                    done = false;
+                }
+            }
+        }
+        if done {
+            log::info!("caught up: every partition is committed up to its end offset at start");
+            shared.request_stop(Stop::CaughtUp);
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Every `interval`: topics that started matching (or gained partitions) get their target
+/// topics made ready, then join the subscription.
+fn watch_topics(
+    shared: Arc<Shared>,
+    filter: cluster_config::TopicFilter,
+    mut known: Vec<TopicPartitions>,
+    interval: Duration,
+) {
+    let mut next = Instant::now() + interval;
+    while !shared.stopping() {
+        std::thread::sleep(Duration::from_millis(200));
+        if Instant::now() < next {
+            continue;
+        }
+        next = Instant::now() + interval;
+        for (cluster, known) in known.iter_mut().enumerate() {
+            let current = match shared.preparer.source_topics(cluster, &filter) {
+                Ok(t) => t,
+                Err(e) => {
+                    log::warn!("refreshing topics: {e}");
+                    continue;
+                }
+            };
+            let changed: TopicPartitions = current
+                .iter()
+                .filter(|(t, n)| known.get(*t).is_none_or(|k| k < n))
+                .map(|(t, n)| (t.clone(), *n))
+                .collect();
+            let removed = known.keys().any(|t| !current.contains_key(t));
+            if changed.is_empty() && !removed {
+                continue;
+            }
+            if let Err(e) = shared.preparer.prepare(cluster, &changed, &shared.topics) {
+                log::warn!(
+                    "new topics of the {} cluster not mirrored yet: {e}",
+                    shared.cluster_label(cluster)
+                );
+                continue;
+            }
+            for t in changed.keys() {
+                if !known.contains_key(t) {
+                    log::info!(
+                        "now mirroring {t} from the {} cluster",
+                        shared.cluster_label(cluster)
+                    );
+                }
+            }
+            *known = current;
+            shared.subscriptions[cluster].set(known.keys().cloned().collect());
+        }
+    }
+}
