@@ -85,10 +85,19 @@ mod tests {
     fn every_tool_has_a_page_and_three_completions() {
         let files = render();
         assert_eq!(files.len(), 4 * 4);
-        for name in ["kafka-mirror", "kafka-lag-check", "kafka-topic-parity", "kafka-topic-sync"] {
-            let page = String::from_utf8(files[&PathBuf::from(format!("man/{name}.1"))].clone()).unwrap();
+        for name in [
+            "kafka-mirror",
+            "kafka-lag-check",
+            "kafka-topic-parity",
+            "kafka-topic-sync",
+        ] {
+            let page =
+                String::from_utf8(files[&PathBuf::from(format!("man/{name}.1"))].clone()).unwrap();
             assert!(page.contains(".TH"), "{name} man page has no title");
-            assert!(page.contains(&name.replace('-', "\\-")), "{name} man page does not name it");
+            assert!(
+                page.contains(&name.replace('-', "\\-")),
+                "{name} man page does not name it"
+            );
         }
     }
 }
