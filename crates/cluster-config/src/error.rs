@@ -19,13 +19,13 @@ pub enum Error {
     #[error("{origin}: {message}")]
     Syntax { origin: String, message: String },
     /// A property that cannot be honoured. `origin` is `file:line` or the command-line flag.
-    #[error("{origin}: {key}: {message}")]
+    #[error("{origin}: {}: {message}", key.escape_debug())]
     Property {
         origin: String,
         key: String,
         message: String,
     },
-    #[error("invalid topic pattern '{pattern}': {message}")]
+    #[error("invalid topic pattern '{}': {message}", pattern.escape_debug())]
     Pattern { pattern: String, message: String },
     /// Bad command-line usage that clap cannot see (conflicting or missing options).
     #[error("{0}")]

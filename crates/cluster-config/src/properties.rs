@@ -168,10 +168,13 @@ fn unescape(s: &str) -> Result<String, String> {
             Some('f') => out.push('\x0c'),
             Some('u') => {
                 let hex: String = chars.by_ref().take(4).collect();
-                let code = (hex.len() == 4)
+                // The digits are not repeated in the error: they may be part of a secret.
+                let code = (hex.len() == 4 && hex.chars().all(|c| c.is_ascii_hexdigit()))
                     .then(|| u32::from_str_radix(&hex, 16).ok())
                     .flatten()
-                    .ok_or_else(|| format!("malformed \\uXXXX escape '\\u{hex}'"))?;
+                    .ok_or_else(|| {
+                        "malformed \\uXXXX escape (expected 4 hex digits)".to_string()
+                    })?;
                 // A surrogate pair arrives as two escapes; join them when they form one.
                 if (0xD800..0xDC00).contains(&code) {
                     let rest = chars.as_str();

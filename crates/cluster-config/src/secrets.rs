@@ -58,6 +58,9 @@ pub fn resolve_providers(file: &mut PropertiesFile) -> Result<(), Error> {
     Ok(())
 }
 
+/// Replaces `${env:..}` and `${file:..}` references. Anything else that looks like `${...}` is
+/// left as it is, as Kafka's ConfigTransformer does for providers it does not have: it may be
+/// part of a password, so it is neither an error nor repeated in one.
 fn resolve_value(
     value: &str,
     cache: &mut HashMap<String, PropertiesFile>,
@@ -67,46 +70,56 @@ fn resolve_value(
     while let Some(start) = rest.find("${") {
         out.push_str(&rest[..start]);
         let after = &rest[start + 2..];
-        let Some(end) = after.find('}') else {
-            return Err("unterminated '${' reference (expected ${provider:[path:]key})".into());
+        let resolved = match after.find('}') {
+            Some(end) => lookup(&after[..end], cache)?.map(|v| (v, end)),
+            None => None,
         };
-        let reference = &after[..end];
-        out.push_str(&lookup(reference, cache)?);
-        rest = &after[end + 1..];
+        match resolved {
+            Some((text, end)) => {
+                out.push_str(&text);
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str("${");
+                rest = after;
+            }
+        }
     }
     out.push_str(rest);
     Ok(out)
 }
 
-fn lookup(reference: &str, cache: &mut HashMap<String, PropertiesFile>) -> Result<String, String> {
-    let (provider, rest) = reference.split_once(':').ok_or_else(|| {
-        format!("bad reference '${{{reference}}}': expected ${{provider:[path:]key}}")
-    })?;
-    match provider {
-        "env" => {
-            // `${env:NAME}`; Kafka also accepts an empty path, `${env::NAME}`.
-            let name = rest.strip_prefix(':').unwrap_or(rest);
-            std::env::var(name).map_err(|_| format!("environment variable {name} is not set"))
-        }
-        "file" => {
-            // The path may itself contain ':' only before the last one, which starts the key.
-            let (path, key) = rest.rsplit_once(':').ok_or_else(|| {
-                format!("bad reference '${{file:{rest}}}': expected ${{file:/path/file.properties:key}}")
-            })?;
-            if !cache.contains_key(path) {
-                let loaded = PropertiesFile::load(Path::new(path))
-                    .map_err(|e| format!("config provider: {e}"))?;
-                cache.insert(path.to_string(), loaded);
-            }
-            cache[path]
-                .get(key)
-                .map(|p| p.value.clone())
-                .ok_or_else(|| format!("key '{key}' not found in {path}"))
-        }
-        other => Err(format!(
-            "unknown config provider '{other}' (supported: env, file)"
-        )),
+/// Resolves one reference; `None` when it names no provider we have.
+fn lookup(
+    reference: &str,
+    cache: &mut HashMap<String, PropertiesFile>,
+) -> Result<Option<String>, String> {
+    if let Some(rest) = reference.strip_prefix("env:") {
+        // `${env:NAME}`; Kafka also accepts an empty path, `${env::NAME}`.
+        let name = rest.strip_prefix(':').unwrap_or(rest);
+        return std::env::var(name)
+            .map(Some)
+            .map_err(|_| format!("environment variable {} is not set", name.escape_debug()));
     }
+    let Some(rest) = reference.strip_prefix("file:") else {
+        return Ok(None);
+    };
+    // The path may itself contain ':'; the last one starts the key.
+    let (path, key) = rest.rsplit_once(':').ok_or_else(|| {
+        format!(
+            "bad reference '${{file:{}}}': expected ${{file:/path/file.properties:key}}",
+            rest.escape_debug()
+        )
+    })?;
+    if !cache.contains_key(path) {
+        let loaded =
+            PropertiesFile::load(Path::new(path)).map_err(|e| format!("config provider: {e}"))?;
+        cache.insert(path.to_string(), loaded);
+    }
+    cache[path]
+        .get(key)
+        .map(|p| Some(p.value.clone()))
+        .ok_or_else(|| format!("key '{}' not found in {path}", key.escape_debug()))
 }
 
 #[cfg(test)]
@@ -161,11 +174,21 @@ mod tests {
     }
 
     #[test]
-    fn unknown_provider_and_unterminated() {
-        let err = resolve("p=${vault:x:y}").unwrap_err().to_string();
-        assert!(err.contains("unknown config provider 'vault'"), "{err}");
-        let err = resolve("p=${env:X").unwrap_err().to_string();
-        assert!(err.contains("unterminated"), "{err}");
+    fn other_dollar_braces_are_left_alone_as_java_does() {
+        // Not a provider we have: it may be part of a password, so it stays as written.
+        for text in [
+            "pa${SECRET-xyz}ss",
+            "${vault:x:y}",
+            "${env:X",
+            "a${b",
+            "${}",
+        ] {
+            let file = resolve(&format!("sasl.password={text}")).unwrap();
+            assert_eq!(file.get("sasl.password").unwrap().value, text);
+        }
+        std::env::set_var("CC_TEST_SECRET_2", "v");
+        let file = resolve("p=${x}${env:CC_TEST_SECRET_2}").unwrap();
+        assert_eq!(file.get("p").unwrap().value, "${x}v");
     }
 
     #[test]

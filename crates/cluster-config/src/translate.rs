@@ -148,9 +148,10 @@ pub fn translate_all<'a>(
                     origin: origin.clone(),
                 }))
             }
-            Translation::Dropped(reason) => {
-                warnings.push(format!("{origin}: ignoring {key}: {reason}"))
-            }
+            Translation::Dropped(reason) => warnings.push(format!(
+                "{origin}: ignoring {}: {reason}",
+                key.escape_debug()
+            )),
         }
     }
     Ok((out, warnings))
@@ -190,10 +191,11 @@ pub fn translate_one<'v>(
                 StoreKind::Pem => set("ssl.certificate.location", value),
                 StoreKind::Jks => Err(format!(
                     "JKS key stores are not supported by librdkafka; convert it to PKCS#12 with \
-                     `keytool -importkeystore -srckeystore {value} -destkeystore client.p12 \
+                     `keytool -importkeystore -srckeystore {} -destkeystore client.p12 \
                      -deststoretype PKCS12`, then set ssl.keystore.location=client.p12 and \
                      ssl.keystore.type=PKCS12 (or use ssl.certificate.location and \
-                     ssl.key.location with PEM files)"
+                     ssl.key.location with PEM files)",
+                    value.escape_debug()
                 )),
             };
         }
@@ -203,8 +205,9 @@ pub fn translate_one<'v>(
                 StoreKind::Pem => set("ssl.ca.location", value),
                 _ => Err(format!(
                     "JKS and PKCS#12 trust stores are not supported by librdkafka; export the CA \
-                     certificate as PEM with `keytool -exportcert -rfc -keystore {value} -alias \
-                     <ca-alias> -file ca.pem` and set ssl.ca.location=ca.pem"
+                     certificate as PEM with `keytool -exportcert -rfc -keystore {} -alias \
+                     <ca-alias> -file ca.pem` and set ssl.ca.location=ca.pem",
+                    value.escape_debug()
                 )),
             };
         }
@@ -231,7 +234,7 @@ pub fn translate_one<'v>(
     Err(format!(
         "unknown property (neither a Java client property this toolkit translates nor a \
          librdkafka property; value '{}')",
-        display_value(key, value)
+        display_value(key, value).escape_debug()
     ))
 }
 
