@@ -681,6 +681,36 @@ fn record_too_large_with_abort_off_is_skipped_and_later_records_arrive() {
 }
 
 #[test]
+fn small_max_message_bytes_keeps_order_at_full_speed() {
+    // The target topic's max.message.bytes (copied from the source) is far below librdkafka's
+    // default batch.size: batches must be sized for it, or the broker rejects whole batches
+    // and their records are re-sent one by one, after later ones.
+    let (source, target) = (source(), target());
+    let topic = unique("mirror-small-batches");
+    let group = unique("mirror-small-batches-g");
+    source.create_topic(&topic, 1, &[("max.message.bytes", "50000")]);
+    // The test's own producer must size its batches for the source topic too.
+    source.produce_with(
+        &topic,
+        &sequenced(1, 300_000, 0),
+        &[("batch.size", "40000")],
+    );
+    let setup = Setup::new(&[(&source, &group)], &[]);
+    let run = setup.run(&topic, &["--until-caught-up"], Duration::from_secs(180));
+    assert_exit(&run, 0);
+    assert!(
+        !run.stderr.contains("MessageSizeTooLarge") && !run.stderr.contains("skipped"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        target_topic_overrides(&target, &topic).get("max.message.bytes"),
+        Some(&"50000".to_string())
+    );
+    assert_eq!(assert_no_loss(&source, &target, &topic), 0, "no duplicates");
+}
+
+#[test]
 fn sigterm_commits_what_was_acknowledged() {
     let (source, target) = (source(), target());
     let topic = unique("mirror-term");
@@ -902,6 +932,41 @@ fn transactional_topic_mirrors_committed_records_and_commits_past_markers() {
     assert_eq!(got, vec![0, 1, 2], "aborted records are not mirrored");
     // The commit passes the final transaction marker: the group's lag is 0, not 1.
     assert_eq!(source.committed_offsets(&group, &topic, 1), vec![Some(8)]);
+}
+
+#[test]
+fn partition_of_aborted_records_only_is_caught_up_and_committed() {
+    // Nothing to hand over: the consumer's position alone moves (past the aborted batch and
+    // its marker). --until-caught-up must still commit the end offset and exit.
+    let source = source();
+    let topic = unique("mirror-aborted-only");
+    let group = unique("mirror-aborted-only-g");
+    source.create_topic(&topic, 1, &[]);
+    produce_in_transaction(&source, &topic, &["a-0", "a-1", "a-2", "a-3", "a-4"], false);
+    assert_eq!(source.watermarks(&topic), vec![(0, 0, 6)]);
+    let setup = Setup::new(&[(&source, &group)], &[]);
+    let run = setup.run(&topic, &["--until-caught-up"], Duration::from_secs(60));
+    assert_exit(&run, 0);
+    assert_eq!(source.committed_offsets(&group, &topic, 1), vec![Some(6)]);
+    let (_, _, hi) = target().watermarks(&topic)[0];
+    assert_eq!(hi, 0, "aborted records are not mirrored");
+}
+
+#[test]
+fn restart_at_a_commit_marker_commits_past_it() {
+    // A previous run committed the offset of a commit marker: the restart receives only the
+    // marker, and must commit past it.
+    let source = source();
+    let topic = unique("mirror-at-marker");
+    let group = unique("mirror-at-marker-g");
+    source.create_topic(&topic, 1, &[]);
+    produce_in_transaction(&source, &topic, &["p0-0-", "p0-1-"], true);
+    assert_eq!(source.watermarks(&topic), vec![(0, 0, 3)]);
+    source.commit_offsets(&group, &[(&topic, 0, 2)]);
+    let setup = Setup::new(&[(&source, &group)], &[]);
+    let run = setup.run(&topic, &["--until-caught-up"], Duration::from_secs(60));
+    assert_exit(&run, 0);
+    assert_eq!(source.committed_offsets(&group, &topic, 1), vec![Some(3)]);
 }
 
 /// GET `path` from `addr` (HTTP/1.1, Connection: close): the body.

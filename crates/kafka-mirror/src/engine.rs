@@ -31,7 +31,7 @@ use crate::cli::PartitionMode;
 use crate::metrics::Metrics;
 use crate::murmur2::java_partition;
 use crate::topics::{Preparer, TargetTopic, TargetTopics};
-use crate::tracker::OffsetTracker;
+use crate::tracker::{Consumed, OffsetTracker};
 
 /// Why the mirror stops.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -89,6 +89,7 @@ pub struct Shared {
     polling: AtomicUsize,
     stopping: AtomicBool,
     stop: Mutex<(Option<Stop>, Option<Instant>)>,
+    skip_log: RateLimitedLog,
 }
 
 impl Shared {
@@ -117,6 +118,7 @@ impl Shared {
             polling: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             stop: Mutex::new((None, None)),
+            skip_log: RateLimitedLog::default(),
         }
     }
 
@@ -191,8 +193,31 @@ impl Shared {
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
-    /// A record that failed for good: abort (stop, never commit past it) or skip (count, log,
-    /// release it).
+    fn release_n(&self, n: usize) {
+        if n > 0 {
+            self.in_flight.fetch_sub(n, Ordering::AcqRel);
+        }
+    }
+
+    /// `offset` was acknowledged (or skipped): releases the queue.size slots of the entries
+    /// that left the front of its tracker. A slot is held until then, so acknowledged records
+    /// waiting behind a slow one count against queue.size and the trackers stay bounded.
+    fn acked(&self, state: &PartitionState, offset: i64) {
+        let popped = state.tracker().done(offset);
+        self.release_n(popped);
+    }
+
+    /// `offset` will not be delivered: it blocks the commits, and its slot is released.
+    fn gave_up(&self, state: &PartitionState, offset: i64) {
+        if state.tracker().failed(offset) {
+            self.release();
+        }
+    }
+
+    /// A record that failed for good: abort (stop, never commit past it) or, for an error of
+    /// the record itself and abort.on.send.failure=false, skip it (count, log, release it).
+    /// Errors of the topic or the cluster (authorization, unknown topic, ...) would fail
+    /// every record of the topic: they always stop the mirror.
     fn send_failed(&self, state: &PartitionState, offset: i64, error: &KafkaError) {
         state.topic.send_errors.fetch_add(1, Ordering::Relaxed);
         let line = format!(
@@ -208,16 +233,34 @@ impl Shared {
             Some(RDKafkaErrorCode::Fatal) | Some(RDKafkaErrorCode::InvalidProducerEpoch)
         ) {
             // The producer itself is broken: every later record would fail too. Never skip.
-            state.tracker().failed(offset);
+            self.gave_up(state, offset);
             self.request_stop(Stop::Fatal(line));
-        } else if self.abort_on_send_failure {
-            state.tracker().failed(offset);
+        } else if self.abort_on_send_failure || !record_level(error) {
+            self.gave_up(state, offset);
             self.request_stop(Stop::SendFailed(line));
         } else {
-            log::warn!("skipped: {line}");
-            state.tracker().done(offset);
+            // One line per topic and error every 30 s; send_errors counts them all.
+            let key = format!("{} {:?}", state.topic.name, error.rdkafka_error_code());
+            self.skip_log.warn_keyed(&key, &format!("skipped: {line}"));
+            self.acked(state, offset);
         }
     }
+}
+
+/// Errors of one record (its size, format or timestamp): skipping it loses that record only.
+/// Any other error is the topic's or the cluster's and is never skipped.
+fn record_level(error: &KafkaError) -> bool {
+    matches!(
+        error.rdkafka_error_code(),
+        Some(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidRecord
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::InvalidTimestamp
+                | RDKafkaErrorCode::MessageBatchTooLarge
+        )
+    )
 }
 
 /// What the operator can do about a send failure.
@@ -263,12 +306,18 @@ pub struct RateLimitedLog {
 
 impl RateLimitedLog {
     fn warn(&self, who: &str, text: &str) {
+        let key = text.chars().take(200).collect::<String>();
+        self.warn_keyed(&key, &format!("{who}: {text}"));
+    }
+
+    /// Logs `line` unless a line with the same `key` was logged in the last 30 s.
+    fn warn_keyed(&self, key: &str, line: &str) {
         let mut last = self.last.lock().unwrap_or_else(|e| e.into_inner());
         let now = Instant::now();
         if last.len() > 1000 {
             last.clear();
         }
-        let key = text.chars().take(200).collect::<String>();
+        let key = key.to_string();
         if last
             .get(&key)
             .is_some_and(|t| now.duration_since(*t) < Duration::from_secs(30))
@@ -276,7 +325,7 @@ impl RateLimitedLog {
             return;
         }
         last.insert(key, now);
-        log::warn!("{who}: {text}");
+        log::warn!("{line}");
     }
 }
 
@@ -304,14 +353,10 @@ impl MirrorProducerContext {
         }
     }
 
-    /// Sends a record that failed in a batch again, alone. False if it could not be queued.
-    fn retry_alone(
-        &self,
-        msg: &BorrowedMessage<'_>,
-        delivery: Box<Delivery>,
-    ) -> Result<(), Box<Delivery>> {
+    /// Sends a record that failed in a batch again, alone.
+    fn retry_alone(&self, msg: &BorrowedMessage<'_>, delivery: Box<Delivery>) -> Retry {
         let Some(single) = &self.single else {
-            return Err(delivery);
+            return Retry::NotQueued(delivery);
         };
         let mut record =
             BaseRecord::<[u8], [u8], Box<Delivery>>::with_opaque_to(msg.topic(), delivery)
@@ -328,17 +373,34 @@ impl MirrorProducerContext {
         if let Some(headers) = msg.headers() {
             record = record.headers(headers.detach());
         }
+        // This runs on the delivery thread of the producer that failed the batch: while it
+        // waits, none of that producer's acknowledgements is processed. `single`'s queue is
+        // larger than queue.size, so it is full only when the target does not take anything;
+        // past the shutdown deadline, give up (the record is not delivered, not committed).
         loop {
             match single.send(record) {
-                Ok(()) => return Ok(()),
+                Ok(()) => return Retry::Queued,
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
+                    if self.shared.stopping() && Instant::now() >= self.shared.shutdown_deadline() {
+                        return Retry::GaveUp(back.delivery_opaque);
+                    }
                     record = back;
                     std::thread::sleep(Duration::from_millis(1));
                 }
-                Err((_, back)) => return Err(back.delivery_opaque),
+                Err((_, back)) => return Retry::NotQueued(back.delivery_opaque),
             }
         }
     }
+}
+
+/// What became of a record re-sent alone.
+enum Retry {
+    /// In flight again, in the single-record producer.
+    Queued,
+    /// Refused: the original failure stands.
+    NotQueued(Box<Delivery>),
+    /// Stopping, and the single-record producer's queue stayed full past the deadline.
+    GaveUp(Box<Delivery>),
 }
 
 /// Errors the broker gives a whole batch for one bad record in it.
@@ -380,8 +442,13 @@ impl ProducerContext for MirrorProducerContext {
             Err((e, msg)) if batch_level(e) && self.single.is_some() => {
                 match self.retry_alone(msg, delivery) {
                     // Still in flight, now in the single-record producer.
-                    Ok(()) => return,
-                    Err(d) => d,
+                    Retry::Queued => return,
+                    Retry::NotQueued(d) => d,
+                    Retry::GaveUp(d) => {
+                        // Like a purge: not delivered, never committed past.
+                        self.shared.gave_up(&d.state, d.offset);
+                        return;
+                    }
                 }
             }
             _ => delivery,
@@ -389,10 +456,10 @@ impl ProducerContext for MirrorProducerContext {
         let Delivery { state, offset } = *delivery;
         match result {
             Ok(msg) => {
-                state.tracker().done(offset);
                 let bytes = msg.payload_len() + msg.key_len();
                 state.topic.records.fetch_add(1, Ordering::Relaxed);
                 state.topic.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+                self.shared.acked(&state, offset);
             }
             // Purged at shutdown: not delivered, so never committed past; not a send failure.
             Err((
@@ -400,10 +467,9 @@ impl ProducerContext for MirrorProducerContext {
                     RDKafkaErrorCode::PurgeQueue | RDKafkaErrorCode::PurgeInflight,
                 ),
                 _,
-            )) => state.tracker().failed(offset),
+            )) => self.shared.gave_up(&state, offset),
             Err((e, _)) => self.shared.send_failed(&state, offset, e),
         }
-        self.shared.release();
     }
 }
 
@@ -417,6 +483,8 @@ pub struct MirrorConsumerContext {
     shared: Arc<Shared>,
     cluster: usize,
     owned: Mutex<Owned>,
+    /// Bumped whenever an owned partition's state is replaced or dropped (see StateCache).
+    owned_generation: AtomicU64,
     paused: AtomicBool,
     log: RateLimitedLog,
 }
@@ -430,6 +498,7 @@ impl MirrorConsumerContext {
             shared,
             cluster,
             owned: Mutex::new(HashMap::new()),
+            owned_generation: AtomicU64::new(0),
             paused: AtomicBool::new(false),
             log: RateLimitedLog::default(),
         }
@@ -478,6 +547,36 @@ impl MirrorConsumerContext {
             .collect()
     }
 
+    /// Forgets the owned partitions that are no longer in `assignment`, as on a revoke.
+    fn forget_unassigned(&self, assignment: &TopicPartitionList) {
+        let mut gone = TopicPartitionList::new();
+        for (topic, partitions) in self.owned().iter() {
+            for p in partitions.keys() {
+                if assignment.find_partition(topic, *p).is_none() {
+                    gone.add_partition(topic, *p);
+                }
+            }
+        }
+        if gone.count() == 0 {
+            return;
+        }
+        log::warn!(
+            "{}: {} partitions dropped from the assignment after a rebalance error",
+            self.shared.cluster_label(self.cluster),
+            gone.count()
+        );
+        self.forget(&gone);
+        let mut lag = self
+            .shared
+            .metrics
+            .lag
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        for e in gone.elements() {
+            lag.remove(&(self.cluster, e.topic().to_string(), e.partition()));
+        }
+    }
+
     fn forget(&self, tpl: &TopicPartitionList) {
         let mut owned = self.owned();
         for e in tpl.elements() {
@@ -488,6 +587,8 @@ impl MirrorConsumerContext {
                 }
             }
         }
+        // After the change (see ConsumerLoop::state).
+        self.owned_generation.fetch_add(1, Ordering::AcqRel);
     }
 }
 
@@ -596,18 +697,44 @@ impl ConsumerContext for MirrorConsumerContext {
                         .or_default()
                         .insert(e.partition(), state);
                 }
+                drop(owned);
+                self.owned_generation.fetch_add(1, Ordering::AcqRel);
             }
             Rebalance::Error(e) => {
+                // rust-rdkafka then unassigns (all of the assignment, or the partitions of the
+                // error with the cooperative protocol): post_rebalance forgets what is gone.
                 log::warn!(
                     "{}: rebalance error: {e}",
                     self.shared.cluster_label(self.cluster)
-                )
+                );
             }
         }
     }
 
     fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Error(_) = rebalance {
+            // Partitions no longer assigned keep no state: a stale tracker would otherwise
+            // be committed from, and the partition's next owner restarts from its commit.
+            match consumer.assignment() {
+                Ok(assignment) => self.forget_unassigned(&assignment),
+                Err(_) => self.forget_unassigned(&TopicPartitionList::new()),
+            }
+        }
         if let Rebalance::Assign(tpl) = rebalance {
+            // The position at assignment: one that differs later moved during this assignment
+            // (see OffsetTracker::committable).
+            if let Ok(positions) = consumer.position() {
+                for s in self.states_of(tpl) {
+                    let at = match positions
+                        .find_partition(&s.topic.name, s.partition)
+                        .map(|e| e.offset())
+                    {
+                        Some(Offset::Offset(o)) => Some(o),
+                        _ => None,
+                    };
+                    s.tracker().set_assigned_at(at);
+                }
+            }
             log::info!(
                 "{}: {} partitions assigned",
                 self.shared.cluster_label(self.cluster),
@@ -691,7 +818,16 @@ pub struct ConsumerLoop {
     pub consumer: MirrorConsumer,
     pub producers: Arc<Vec<MirrorProducer>>,
     pub commit_interval: Duration,
+    pub cache: StateCache,
 }
+
+/// The consumer thread's last partition state, so consecutive records of one partition skip
+/// the owned map's lock and hash lookups. Valid while the context's owned generation is.
+#[derive(Default)]
+pub struct StateCache(std::cell::RefCell<Option<CachedState>>);
+
+/// (owned generation, topic, partition, state).
+type CachedState = (u64, String, i32, Arc<PartitionState>);
 
 impl ConsumerLoop {
     pub fn run(self) {
@@ -815,12 +951,21 @@ impl ConsumerLoop {
     /// Hands one record to the producer. Its slot in queue.size is already taken.
     fn mirror(&self, msg: &BorrowedMessage<'_>) -> Result<(), String> {
         let shared = &self.shared;
-        let state = self.consumer.context().state(msg.topic(), msg.partition());
-        let target_partition = self.target_partition(&state, msg)?;
-        if !state.tracker().consumed(msg.offset()) {
+        let state = self.state(msg.topic(), msg.partition());
+        // Tracked first: from here on every path releases the offset (acked, skipped or
+        // failed), so no commit can pass a record that was polled but not mirrored.
+        let consumed = state.tracker().consumed(msg.offset());
+        if consumed == Consumed::Backwards && !self.offsets_went_backwards(&state, msg.offset()) {
             shared.release();
             return Ok(());
         }
+        let target_partition = match self.target_partition(&state, msg) {
+            Ok(p) => p,
+            Err(e) => {
+                shared.gave_up(&state, msg.offset());
+                return Err(e);
+            }
+        };
         let producer =
             &self.producers[(state.topic.seed + target_partition as usize) % self.producers.len()];
         let mut record = BaseRecord::<[u8], [u8], Box<Delivery>>::with_opaque_to(
@@ -846,18 +991,30 @@ impl ConsumerLoop {
         // Partitions just added to the target are unknown to the producer until its metadata
         // is refreshed: refresh and retry for a while before calling it a send failure.
         let mut unknown_since: Option<Instant> = None;
+        let mut full_since: Option<Instant> = None;
         loop {
             match producer.send(record) {
                 Ok(()) => return Ok(()),
                 Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), back)) => {
                     if shared.stopping() && Instant::now() >= shared.shutdown_deadline() {
                         // Never sent: it stays uncommitted and is read again on restart.
-                        state.tracker().failed(msg.offset());
-                        shared.release();
+                        shared.gave_up(&state, msg.offset());
                         return Ok(());
                     }
                     record = back;
-                    std::thread::sleep(Duration::from_millis(1));
+                    // The producer's queue is full (queue.buffering.max.kbytes with large
+                    // records, or the target down): past a short wait, pause fetching and keep
+                    // polling, so the consumer stays in its group (max.poll.interval.ms).
+                    if full_since
+                        .get_or_insert_with(Instant::now)
+                        .elapsed()
+                        .as_millis()
+                        >= 200
+                    {
+                        self.poll_paused();
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                 }
                 Err((
                     KafkaError::MessageProduction(
@@ -875,10 +1032,103 @@ impl ConsumerLoop {
                 Err((e, _)) => {
                     // Refused locally (e.g. larger than message.max.bytes): a send failure.
                     shared.send_failed(&state, msg.offset(), &e);
-                    shared.release();
                     return Ok(());
                 }
             }
+        }
+    }
+
+    /// The owned state of a partition, through the one-entry cache.
+    fn state(&self, topic: &str, partition: i32) -> Arc<PartitionState> {
+        let ctx = self.consumer.context();
+        let generation = ctx.owned_generation.load(Ordering::Acquire);
+        let mut cache = self.cache.0.borrow_mut();
+        if let Some((g, t, p, state)) = cache.as_ref() {
+            if *g == generation && *p == partition && t == topic {
+                return Arc::clone(state);
+            }
+        }
+        let state = ctx.state(topic, partition);
+        *cache = Some((generation, topic.to_string(), partition, Arc::clone(&state)));
+        state
+    }
+
+    /// Pauses the assignment (the main loop resumes it) and polls once, to serve the group
+    /// membership and rebalances while waiting for the producer. A record fetched before the
+    /// pause took effect is not mirrored now: the partition is rewound to it (and if that
+    /// fails, nothing more is committed for the partition, so it is read again on restart).
+    fn poll_paused(&self) {
+        let ctx = self.consumer.context();
+        if !ctx.paused.swap(true, Ordering::AcqRel) {
+            if let Ok(assignment) = self.consumer.assignment() {
+                let _ = self.consumer.pause(&assignment);
+            }
+        }
+        match self.consumer.poll(Duration::from_millis(20)) {
+            None => {}
+            Some(Err(e)) => {
+                // Fatal ones are seen again by the main loop's poll.
+                ctx.log
+                    .warn(self.shared.cluster_label(self.cluster), &e.to_string());
+            }
+            Some(Ok(m)) => {
+                let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
+                drop(m);
+                if let Err(e) = self.consumer.seek(
+                    &topic,
+                    partition,
+                    Offset::Offset(offset),
+                    Duration::from_secs(5),
+                ) {
+                    log::error!(
+                        "{topic} partition {partition}: cannot rewind to offset {offset} ({e}): \
+                         nothing more is committed for it until restart"
+                    );
+                    ctx.state(&topic, partition).tracker().block();
+                }
+            }
+        }
+    }
+
+    /// `offset` is at or below one consumed before on this partition: the source was
+    /// truncated (unclean leader election, KIP-320), the topic deleted and recreated, or the
+    /// offsets reset. Mirrors it like a new partition (duplicates, never gaps): waits for the
+    /// partition's records in flight, then restarts its tracker at `offset` (a commit below
+    /// the last one is allowed again). False if stopping cut the wait short: the record is not
+    /// mirrored and nothing more is committed for the partition.
+    fn offsets_went_backwards(&self, state: &PartitionState, offset: i64) -> bool {
+        let shared = &self.shared;
+        let last = state.tracker().committed();
+        log::warn!(
+            "{} partition {} of the {} cluster went back to offset {offset} (last commit {}): \
+             the source was truncated or the topic recreated; mirroring from there again \
+             (records may be duplicated in the target, none is skipped)",
+            state.topic.name,
+            state.partition,
+            shared.cluster_label(self.cluster),
+            last.map_or_else(|| "none".to_string(), |c| c.to_string()),
+        );
+        loop {
+            {
+                let mut tracker = state.tracker();
+                if tracker.settled() {
+                    let dropped = tracker.reset(offset);
+                    drop(tracker);
+                    shared.release_n(dropped);
+                    return true;
+                }
+                if shared.stopping() && Instant::now() >= shared.shutdown_deadline() {
+                    tracker.block();
+                    log::error!(
+                        "{} partition {}: stopped while waiting to mirror from offset {offset} \
+                         again: nothing more is committed for it",
+                        state.topic.name,
+                        state.partition
+                    );
+                    return false;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 
@@ -945,6 +1195,40 @@ pub fn flush_producers(producers: &[MirrorProducer], deadline: Instant) {
             log::warn!(
                 "{} records still queued for the target at exit: not committed",
                 p.in_flight_count()
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_errors_of_the_record_itself_may_be_skipped() {
+        use RDKafkaErrorCode::*;
+        for code in [
+            MessageSizeTooLarge,
+            InvalidRecord,
+            InvalidMessage,
+            InvalidTimestamp,
+        ] {
+            assert!(
+                record_level(&KafkaError::MessageProduction(code)),
+                "{code:?}"
+            );
+        }
+        for code in [
+            TopicAuthorizationFailed,
+            ClusterAuthorizationFailed,
+            UnknownTopicOrPartition,
+            UnknownTopic,
+            UnknownPartition,
+            NotEnoughReplicas,
+        ] {
+            assert!(
+                !record_level(&KafkaError::MessageProduction(code)),
+                "{code:?}"
             );
         }
     }

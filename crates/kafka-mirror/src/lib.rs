@@ -141,16 +141,18 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
             )
             .map_err(usage)?,
     );
-    let producers = (0..settings.num_producers)
-        .map(|_| {
-            settings.target.create(
-                Role::Producer,
-                MirrorProducerContext::new(Arc::clone(&shared), Some(Arc::clone(&single))),
-            )
-        })
-        .collect::<Result<Vec<engine::MirrorProducer>, _>>()
-        .map_err(usage)?;
-    let producers = Arc::new(producers);
+    let make_producers = |target: &cluster_config::ClientSettings| {
+        (0..settings.num_producers)
+            .map(|_| {
+                target.create(
+                    Role::Producer,
+                    MirrorProducerContext::new(Arc::clone(&shared), Some(Arc::clone(&single))),
+                )
+            })
+            .collect::<Result<Vec<engine::MirrorProducer>, _>>()
+            .map_err(usage)
+    };
+    let mut producers = make_producers(&settings.target)?;
     let mut consumers = Vec::new();
     for (cluster, source) in settings.sources.iter().enumerate() {
         for _ in 0..settings.num_streams {
@@ -217,6 +219,27 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
         known.push(topics);
     }
 
+    // Batches the target topics always accept: a batch the broker rejects as a whole is
+    // re-sent one record at a time, after later records (see engine::MirrorProducerContext).
+    let mut batch_size = settings.batch_size();
+    let all_topics: Vec<String> = known.iter().flat_map(|k| k.keys().cloned()).collect();
+    match shared.preparer.max_message_bytes(&all_topics) {
+        Ok(Some(limit)) if topics::batch_size_for(limit) < batch_size => {
+            batch_size = topics::batch_size_for(limit);
+            log::info!(
+                "producer batch.size {batch_size}: the smallest max.message.bytes of the target topics is {limit}"
+            );
+            let mut target = settings.target.clone();
+            target.force("batch.size", &batch_size.to_string(), "kafka-mirror");
+            drop(producers);
+            producers = make_producers(&target)?;
+        }
+        Ok(_) => {}
+        Err(e) => log::warn!("describing the target topics (batch.size not adapted): {e}"),
+    }
+    shared.preparer.set_batch_size(batch_size);
+    let producers = Arc::new(producers);
+
     let mut ends = Vec::new();
     if settings.until_caught_up {
         for (cluster, source) in settings.sources.iter().enumerate() {
@@ -263,6 +286,7 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
             consumer,
             producers: Arc::clone(&producers),
             commit_interval: settings.effective_commit_interval(),
+            cache: Default::default(),
         };
         threads.push(
             std::thread::Builder::new()

@@ -124,7 +124,23 @@ impl MirrorSettings {
         s.force("max.in.flight", "1", "kafka-mirror");
         s.remove("max.in.flight.requests.per.connection");
         s.force("client.id", "kafka-mirror-single", "kafka-mirror");
+        // It takes the records of rejected batches from every producer of the pool, on their
+        // delivery threads: a queue larger than all of queue.size is never full unless the
+        // target takes nothing at all.
+        s.force(
+            "queue.buffering.max.messages",
+            &(self.queue_size.saturating_mul(2).max(1000)).to_string(),
+            "kafka-mirror",
+        );
         s
+    }
+
+    /// The producers' batch.size (the mirror's default unless set).
+    pub fn batch_size(&self) -> i64 {
+        self.target
+            .get("batch.size")
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(DEFAULT_BATCH_SIZE)
     }
 
     /// The interval between commits: `--until-caught-up` needs prompt commits to notice the end.
@@ -270,10 +286,24 @@ fn target_settings(cli: &Cli, warnings: &mut Vec<String>) -> Result<ClientSettin
     }
     s.set_default("queue.buffering.max.messages", &cli.queue_size.to_string());
     s.set_default("linger.ms", "10");
+    s.set_default("batch.size", &DEFAULT_BATCH_SIZE.to_string());
+    s.set_default(
+        "queue.buffering.max.kbytes",
+        &DEFAULT_QUEUE_KBYTES.to_string(),
+    );
     s.set_default("message.max.bytes", "10485760");
     s.set_default("client.id", "kafka-mirror");
     Ok(s)
 }
+
+/// The producers' batch.size unless set: librdkafka's 1,000,000 bytes exceeds the
+/// max.message.bytes of many topics (the broker then rejects whole batches); further capped by
+/// the smallest max.message.bytes of the target topics when they are prepared.
+pub const DEFAULT_BATCH_SIZE: i64 = 262_144;
+
+/// The producers' queue.buffering.max.kbytes unless set (librdkafka's default is 1 GiB per
+/// producer): with large records, this bounds the memory before queue.size does.
+pub const DEFAULT_QUEUE_KBYTES: u32 = 262_144;
 
 #[cfg(test)]
 mod tests {
@@ -333,6 +363,13 @@ mod tests {
         assert_eq!(t.get("message.timeout.ms"), Some("0"));
         assert_eq!(t.get("queue.buffering.max.messages"), Some("500"));
         assert_eq!(t.get("linger.ms"), Some("50"), "user's tuning is kept");
+        assert_eq!(t.get("batch.size"), Some("262144"));
+        assert_eq!(s.batch_size(), DEFAULT_BATCH_SIZE);
+        assert_eq!(t.get("queue.buffering.max.kbytes"), Some("262144"));
+        // The one-record producer takes more than all of queue.size: it is never the one full.
+        let single = s.single_record_target();
+        assert_eq!(single.get("queue.buffering.max.messages"), Some("1000"));
+        assert_eq!(single.get("batch.num.messages"), Some("1"));
     }
 
     #[test]

@@ -9,7 +9,7 @@
 //! selected) is also not expressible as one librdkafka (POSIX) regex.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::atomic::{AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicI64, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -112,6 +112,19 @@ pub struct Preparer {
     runtime: tokio::runtime::Handle,
     /// One preparation at a time: the topic watcher and consumer threads may both ask.
     busy: Mutex<()>,
+    /// The producers' batch.size once set (0 before): a target topic prepared later whose
+    /// max.message.bytes cannot take such a batch is warned about.
+    batch_size: AtomicI64,
+}
+
+/// Room left in a batch for the record batch header and framing.
+pub const BATCH_OVERHEAD: i64 = 1024;
+
+/// The largest producer batch.size a target topic with `max_message_bytes` always accepts.
+pub fn batch_size_for(max_message_bytes: i64) -> i64 {
+    (max_message_bytes - BATCH_OVERHEAD)
+        .max(max_message_bytes / 2)
+        .max(1)
 }
 
 impl Preparer {
@@ -139,7 +152,44 @@ impl Preparer {
             timeout,
             runtime,
             busy: Mutex::new(()),
+            batch_size: AtomicI64::new(0),
         })
+    }
+
+    /// Records the producers' batch.size (see [`max_message_bytes`](Self::max_message_bytes)).
+    pub fn set_batch_size(&self, batch_size: i64) {
+        self.batch_size.store(batch_size, Ordering::Release);
+    }
+
+    /// The smallest effective max.message.bytes among the target topics `topics` (`None`
+    /// when there is none, or the target does not say).
+    pub fn max_message_bytes(&self, topics: &[String]) -> Result<Option<i64>, Error> {
+        if topics.is_empty() {
+            return Ok(None);
+        }
+        let described = self
+            .runtime
+            .block_on(cluster_config::admin_ext::describe_topic_configs(
+                &self.target_admin,
+                topics,
+                self.timeout,
+            ))
+            .map_err(Error::Admin)?;
+        let mut smallest: Option<i64> = None;
+        for (topic, entries) in described {
+            let entries = entries.map_err(|e| {
+                Error::Usage(format!("describing target topic {topic}'s configs: {e}"))
+            })?;
+            let limit = entries
+                .iter()
+                .find(|e| e.name == "max.message.bytes")
+                .and_then(|e| e.value.as_deref())
+                .and_then(|v| v.trim().parse::<i64>().ok());
+            if let Some(l) = limit {
+                smallest = Some(smallest.map_or(l, |s| s.min(l)));
+            }
+        }
+        Ok(smallest)
     }
 
     /// The source cluster's topics selected by `filter`.
@@ -227,11 +277,33 @@ impl Preparer {
                             .partitions
                             .store(target[topic], Ordering::Release);
                     }
+                    self.check_batch_size(wanted);
                     return Ok(());
                 }
                 Err(e) if !self.create || Instant::now() >= deadline => return Err(e),
                 Err(_) => std::thread::sleep(Duration::from_millis(200)),
             }
+        }
+    }
+
+    /// A topic added after the producers were made whose max.message.bytes is below their
+    /// batch.size: the broker may reject whole batches, and their records are re-sent one by
+    /// one, after later records of their partitions. Warned about (restart to adapt).
+    fn check_batch_size(&self, wanted: &TopicPartitions) {
+        let batch_size = self.batch_size.load(Ordering::Acquire);
+        if batch_size == 0 {
+            return;
+        }
+        let names: Vec<String> = wanted.keys().cloned().collect();
+        match self.max_message_bytes(&names) {
+            Ok(Some(limit)) if batch_size_for(limit) < batch_size => log::warn!(
+                "a target topic among {} has max.message.bytes={limit}, below the producer's \
+                 batch.size={batch_size} plus overhead: batches may be rejected and re-sent one \
+                 record at a time, out of order; restart the mirror to size batches for it",
+                names.join(", ")
+            ),
+            Ok(_) => {}
+            Err(e) => log::warn!("describing target topics: {e}"),
         }
     }
 
@@ -258,5 +330,18 @@ impl Preparer {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn batches_fit_the_topic_limit() {
+        assert_eq!(batch_size_for(50_000), 50_000 - BATCH_OVERHEAD);
+        assert_eq!(batch_size_for(1_048_588), 1_048_588 - BATCH_OVERHEAD);
+        assert_eq!(batch_size_for(1_500), 750, "small limits keep half");
+        assert_eq!(batch_size_for(1), 1);
     }
 }

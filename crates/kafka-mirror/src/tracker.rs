@@ -17,6 +17,17 @@ enum State {
     Failed,
 }
 
+/// What [`OffsetTracker::consumed`] made of an offset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Consumed {
+    /// Tracked: hand the record to the producer.
+    Tracked,
+    /// The offset is at or below one consumed before (source truncated, topic recreated,
+    /// offset reset): the caller must wait until [`OffsetTracker::settled`], then call
+    /// [`OffsetTracker::reset`] and mirror the record.
+    Backwards,
+}
+
 #[derive(Debug, Default)]
 pub struct OffsetTracker {
     /// Consumed offsets not yet released, in consume (= offset) order. The front is never Done.
@@ -25,6 +36,10 @@ pub struct OffsetTracker {
     next: Option<i64>,
     /// The last offset committed for this partition.
     committed: Option<i64>,
+    /// The consumer's position when the partition was assigned (`None`: not valid then).
+    assigned_at: Option<i64>,
+    /// A record failed for good before an offset reset: nothing may be committed any more.
+    blocked: bool,
 }
 
 impl OffsetTracker {
@@ -32,36 +47,83 @@ impl OffsetTracker {
         Self::default()
     }
 
-    /// Records that `offset` was consumed and handed to the producer. Offsets must increase;
-    /// an offset at or below the last consumed one is a re-delivery and is ignored (false).
-    pub fn consumed(&mut self, offset: i64) -> bool {
+    /// A tracker for a partition just assigned, the consumer's position then being `position`.
+    /// A position that later differs from it moved during this assignment.
+    pub fn assigned(position: Option<i64>) -> Self {
+        Self {
+            assigned_at: position.filter(|p| *p >= 0),
+            ..Self::default()
+        }
+    }
+
+    /// Records that `offset` was consumed and is about to be handed to the producer. Offsets
+    /// must increase: one at or below the last consumed is not tracked ([`Consumed::Backwards`]).
+    pub fn consumed(&mut self, offset: i64) -> Consumed {
         if self.next.is_some_and(|n| offset < n) {
-            return false;
+            return Consumed::Backwards;
         }
         self.pending.push_back((offset, State::InFlight));
         self.next = Some(offset + 1);
-        true
+        Consumed::Tracked
     }
 
-    /// The target acknowledged `offset` (or it was skipped after a send failure).
-    pub fn done(&mut self, offset: i64) {
+    /// Starts again at `offset` after the partition's offsets went backwards; call once
+    /// [`settled`](Self::settled). The last commit is forgotten (a lower commit is now right); a
+    /// record that failed for good keeps blocking every commit. Then tracks `offset`. Returns
+    /// how many acknowledged entries were dropped (held behind a failed one; see `done`).
+    pub fn reset(&mut self, offset: i64) -> usize {
+        if self.has_failed() {
+            self.blocked = true;
+        }
+        // Settled: what is left is Failed entries (and Done ones behind them).
+        let dropped = self
+            .pending
+            .iter()
+            .filter(|(_, s)| *s == State::Done)
+            .count();
+        self.pending.clear();
+        self.next = None;
+        self.committed = None;
+        self.consumed(offset);
+        dropped
+    }
+
+    /// Sets the consumer's position at assignment (see [`assigned`](Self::assigned)).
+    pub fn set_assigned_at(&mut self, position: Option<i64>) {
+        self.assigned_at = position.filter(|p| *p >= 0);
+    }
+
+    /// Nothing at all may be committed any more (a record below the new offsets was lost).
+    pub fn block(&mut self) {
+        self.blocked = true;
+    }
+
+    /// The target acknowledged `offset` (or it was skipped after a send failure). Returns how
+    /// many entries left the front of the tracker (each held one queue.size slot).
+    pub fn done(&mut self, offset: i64) -> usize {
         self.set(offset, State::Done);
+        let mut popped = 0;
         while self.pending.front().is_some_and(|(_, s)| *s == State::Done) {
             self.pending.pop_front();
+            popped += 1;
         }
+        popped
     }
 
-    /// `offset` failed for good: nothing at or after it will be committed.
-    pub fn failed(&mut self, offset: i64) {
-        self.set(offset, State::Failed);
+    /// `offset` failed for good: nothing at or after it will be committed. True if it was in
+    /// flight (its queue.size slot is the caller's to release).
+    pub fn failed(&mut self, offset: i64) -> bool {
+        self.set(offset, State::Failed)
     }
 
-    fn set(&mut self, offset: i64, state: State) {
+    fn set(&mut self, offset: i64, state: State) -> bool {
         if let Ok(i) = self.pending.binary_search_by_key(&offset, |(o, _)| *o) {
             if self.pending[i].1 == State::InFlight {
                 self.pending[i].1 = state;
+                return true;
             }
         }
+        false
     }
 
     /// Records consumed and neither acknowledged nor failed.
@@ -70,6 +132,11 @@ impl OffsetTracker {
             .iter()
             .filter(|(_, s)| *s == State::InFlight)
             .count()
+    }
+
+    /// Entries held in memory (in flight, or acknowledged behind one that is not).
+    pub fn held(&self) -> usize {
+        self.pending.len()
     }
 
     /// True when no record is waiting for the target (failed ones do not wait).
@@ -82,12 +149,22 @@ impl OffsetTracker {
     }
 
     /// The offset that may be committed: the first unreleased offset, or when none is pending
-    /// the next offset to consume (`position`, the consumer's, if it is further). `None` until
-    /// a record was consumed: a position from before this assignment could be stale.
+    /// the next offset to consume (`position`, the consumer's, if it is further).
+    ///
+    /// Before any record was consumed, the position alone is trusted only if it moved during
+    /// this assignment (it differs from the position at assignment): only transaction markers
+    /// and aborted records move it without handing a record over, and a partition holding
+    /// nothing else must still be committed.
     pub fn committable(&self, position: Option<i64>) -> Option<i64> {
+        if self.blocked {
+            return None;
+        }
         match self.pending.front() {
             Some((offset, _)) => Some(*offset),
-            None => self.next.map(|n| position.map_or(n, |p| n.max(p))),
+            None => match self.next {
+                Some(n) => Some(position.map_or(n, |p| n.max(p))),
+                None => position.filter(|p| *p >= 0 && Some(*p) != self.assigned_at),
+            },
         }
     }
 
@@ -121,12 +198,12 @@ mod tests {
 
     #[test]
     fn nothing_consumed_nothing_to_commit() {
-        let t = OffsetTracker::new();
+        let t = OffsetTracker::assigned(Some(7));
         assert_eq!(t.committable(None), None);
         assert_eq!(
             t.committable(Some(7)),
             None,
-            "a position alone is not trusted"
+            "a position that did not move is not trusted"
         );
         assert!(t.settled());
     }
@@ -135,7 +212,7 @@ mod tests {
     fn commit_stops_at_first_unacked() {
         let mut t = OffsetTracker::new();
         for o in 10..15 {
-            assert!(t.consumed(o));
+            assert_eq!(t.consumed(o), Consumed::Tracked);
         }
         assert_eq!(t.committable(None), Some(10));
         t.done(11);
@@ -226,12 +303,96 @@ mod tests {
     }
 
     #[test]
-    fn redelivered_offsets_are_ignored() {
+    fn offsets_going_backwards_are_reported_not_dropped() {
         let mut t = OffsetTracker::new();
         t.consumed(5);
-        assert!(!t.consumed(4));
-        assert!(!t.consumed(5));
-        assert_eq!(t.in_flight(), 1);
+        assert_eq!(t.consumed(4), Consumed::Backwards);
+        assert_eq!(t.consumed(5), Consumed::Backwards);
+        assert_eq!(t.in_flight(), 1, "nothing tracked until the reset");
+    }
+
+    #[test]
+    fn reset_after_truncation_tracks_lower_offsets_and_commits_them() {
+        let mut t = OffsetTracker::new();
+        for o in 100..103 {
+            t.consumed(o);
+        }
+        for o in 100..103 {
+            t.done(o);
+        }
+        t.mark_committed(103);
+        // The source was truncated (or the topic recreated): offsets start again at 10.
+        assert_eq!(t.consumed(10), Consumed::Backwards);
+        assert!(t.settled());
+        t.reset(10);
+        assert_eq!(t.in_flight(), 1, "10 is tracked");
+        assert_eq!(
+            t.committable(Some(103)),
+            Some(10),
+            "not past the new record"
+        );
+        assert_eq!(t.consumed(11), Consumed::Tracked);
+        t.done(10);
+        t.done(11);
+        assert_eq!(
+            t.to_commit(Some(12)),
+            Some(12),
+            "a commit below the old one is allowed after the reset"
+        );
+    }
+
+    #[test]
+    fn reset_keeps_a_failed_record_blocking() {
+        let mut t = OffsetTracker::new();
+        t.consumed(7);
+        t.consumed(8);
+        t.failed(7);
+        t.done(8);
+        assert!(t.settled());
+        t.reset(2);
+        t.done(2);
+        assert_eq!(
+            t.committable(Some(3)),
+            None,
+            "7 failed: never committed past"
+        );
+        assert_eq!(t.to_commit(Some(3)), None);
+    }
+
+    #[test]
+    fn position_moved_by_markers_alone_is_committed() {
+        // Only aborted records and markers (offsets 0..=5): no record is handed over, the
+        // consumer's position moves from 0 to 6.
+        let t = OffsetTracker::assigned(None);
+        assert_eq!(t.committable(Some(6)), Some(6));
+        let t = OffsetTracker::assigned(Some(0));
+        assert_eq!(t.committable(Some(0)), None, "not moved: nothing new");
+        assert_eq!(t.committable(Some(6)), Some(6));
+        // Restart at a commit marker: the position moves past it.
+        let mut t = OffsetTracker::assigned(None);
+        t.set_committed(9);
+        assert_eq!(t.to_commit(Some(9)), None);
+        assert_eq!(t.to_commit(Some(10)), Some(10));
+        assert_eq!(
+            t.committable(Some(-1001)),
+            None,
+            "invalid positions are not"
+        );
+    }
+
+    #[test]
+    fn acked_entries_leave_the_front_and_are_counted() {
+        let mut t = OffsetTracker::new();
+        for o in 0..4 {
+            t.consumed(o);
+        }
+        assert_eq!(t.done(1), 0);
+        assert_eq!(t.done(2), 0);
+        assert_eq!(t.held(), 4, "acked entries behind 0 are still held");
+        assert_eq!(t.done(0), 3);
+        assert_eq!(t.held(), 1);
+        assert_eq!(t.done(3), 1);
+        assert!(!t.failed(99));
     }
 
     #[test]

@@ -232,3 +232,22 @@ fn a_slow_target_means_back_pressure_not_loss() {
         vec![end; PARTITIONS as usize]
     );
 }
+
+#[test]
+fn a_topic_level_error_is_never_skipped() {
+    // abort.on.send.failure=false skips bad records, not whole topics: an authorization error
+    // of the target topic stops the mirror, and nothing past the delivered records is committed.
+    let mocks = Mocks::new();
+    let faults = vec![RDKafkaRespErr::RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED; 5_000];
+    let err = mocks
+        .mirror(&faults, &["--abort.on.send.failure", "false"])
+        .unwrap_err();
+    assert_eq!(err.exit_code(), 3, "{err}");
+    let line = err.to_string();
+    assert!(line.contains("cannot mirror"), "{line}");
+    let committed = committed(&mocks.source.bootstrap_servers(), "mirror");
+    assert!(
+        committed.iter().all(|c| c.unwrap_or(0) == 0),
+        "nothing was delivered, nothing may be committed: {committed:?}"
+    );
+}
