@@ -865,6 +865,8 @@ fn unreachable_source_fails_within_a_bounded_time() {
         "p.properties",
         &[("bootstrap.servers", &target().bootstrap)],
     );
+    // Build (or find) the binary first: the bound is on the run, not the build.
+    bin("kafka-mirror");
     let started = Instant::now();
     let mut cmd = Command::new(bin("kafka-mirror"));
     cmd.arg("--consumer.config")

@@ -302,6 +302,8 @@ fn unreachable_cluster_exits_2_within_the_timeout() {
             "target",
         ),
     ] {
+        // Build (or find) the binary first: the bound is on the run, not the build.
+        bin("kafka-topic-parity");
         let started = Instant::now();
         let mut all = args.to_vec();
         all.extend(["--timeout", "3s"]);

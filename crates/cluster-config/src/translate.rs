@@ -87,8 +87,6 @@ const JAVA_ONLY: &[&str] = &[
     "ssl.trustmanager.algorithm",
     "ssl.secure.random.implementation",
     "ssl.engine.factory.class",
-    "ssl.keystore.type",
-    "ssl.truststore.type",
     "ssl.truststore.password",
     "sasl.login.class",
     "sasl.login.callback.handler.class",
@@ -211,6 +209,8 @@ pub fn translate_one<'v>(
                 )),
             };
         }
+        // Read when translating the store locations above; nothing to pass on.
+        "ssl.keystore.type" | "ssl.truststore.type" => return Ok(Translation::Set(Vec::new())),
         "ssl.keystore.password"
             if other("ssl.keystore.type").is_some_and(|t| t.eq_ignore_ascii_case("PEM")) =>
         {
@@ -482,6 +482,18 @@ mod tests {
         assert_eq!(
             translate_one("ssl.truststore.location", "/k/ca.crt", &pem),
             Ok(set(&[("ssl.ca.location", "/k/ca.crt")]))
+        );
+    }
+
+    #[test]
+    fn store_types_are_used_silently() {
+        assert_eq!(
+            one("ssl.truststore.type", "PEM"),
+            Ok(Translation::Set(Vec::new()))
+        );
+        assert_eq!(
+            one("ssl.keystore.type", "PKCS12"),
+            Ok(Translation::Set(Vec::new()))
         );
     }
 

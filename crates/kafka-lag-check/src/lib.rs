@@ -159,7 +159,7 @@ impl Cli {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be more than 0s".into()));
         }
-        let client = self.connection.settings("source")?;
+        let client = self.connection.settings("Kafka")?;
         Ok(Query {
             client,
             groups,
@@ -194,7 +194,7 @@ pub fn check(query: &Query) -> Result<report::Report, Error> {
         {
             Ok(result) => result,
             Err(_) => Err(Error::Query(format!(
-                "timed out after {} while {} (source cluster at {})",
+                "timed out after {} while {} (Kafka cluster at {})",
                 humantime::format_duration(query.timeout),
                 phase.get(),
                 query.client.bootstrap()

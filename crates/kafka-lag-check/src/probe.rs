@@ -198,6 +198,16 @@ fn probe_round(
                     .map(|p| ((p.topic.clone(), p.partition), Found::NothingReadable))
                     .collect()
             }
+            Some(Err(KafkaError::MessageConsumption(
+                rdkafka::types::RDKafkaErrorCode::TopicAuthorizationFailed,
+            ))) => {
+                // Waiting cannot help: a monitoring principal with DESCRIBE only may not fetch.
+                last_error = Some(
+                    "not authorized: time lag needs READ on the topic (lag needs only DESCRIBE)"
+                        .into(),
+                );
+                break;
+            }
             Some(Err(e)) => {
                 log::debug!("time-lag probe: {e}");
                 last_error = Some(e.to_string());

@@ -819,6 +819,9 @@ pub struct ConsumerLoop {
     pub producers: Arc<Vec<MirrorProducer>>,
     pub commit_interval: Duration,
     pub cache: StateCache,
+    /// For error lines that name what the source refused.
+    pub group_id: String,
+    pub principal: Option<String>,
 }
 
 /// The consumer thread's last partition state, so consecutive records of one partition skip
@@ -927,14 +930,35 @@ impl ConsumerLoop {
         self.shutdown()
     }
 
+    fn principal_name(&self) -> String {
+        match &self.principal {
+            Some(user) => format!("principal User:{user}"),
+            None => "this client".to_string(),
+        }
+    }
+
     fn consumer_error(&self, e: KafkaError) -> Result<(), String> {
         match e {
             KafkaError::MessageConsumptionFatal(code) => Err(format!("consumer failed: {code}")),
             // Waiting cannot fix these: stop with a clear line rather than warn for ever.
+            // rdkafka's poll error does not say which group or topic was refused: say it here.
+            KafkaError::MessageConsumption(RDKafkaErrorCode::GroupAuthorizationFailed) => {
+                Err(format!(
+                    "not authorized: the source cluster refused READ on group '{}' to {}: grant it READ on the group",
+                    self.group_id,
+                    self.principal_name()
+                ))
+            }
+            KafkaError::MessageConsumption(RDKafkaErrorCode::TopicAuthorizationFailed) => {
+                let (_, topics) = self.shared.subscriptions[self.cluster].current();
+                Err(format!(
+                    "not authorized: the source cluster refused READ on topic(s) {} to {}: grant it READ and DESCRIBE on them",
+                    topics.join(", "),
+                    self.principal_name()
+                ))
+            }
             KafkaError::MessageConsumption(
                 RDKafkaErrorCode::Fatal
-                | RDKafkaErrorCode::GroupAuthorizationFailed
-                | RDKafkaErrorCode::TopicAuthorizationFailed
                 | RDKafkaErrorCode::SaslAuthenticationFailed
                 | RDKafkaErrorCode::Authentication,
             ) => Err(format!("consumer failed: {e}")),

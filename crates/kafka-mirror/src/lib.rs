@@ -287,6 +287,11 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
             producers: Arc::clone(&producers),
             commit_interval: settings.effective_commit_interval(),
             cache: Default::default(),
+            group_id: settings.sources[cluster].group_id.clone(),
+            principal: settings.sources[cluster]
+                .settings
+                .get("sasl.username")
+                .map(str::to_string),
         };
         threads.push(
             std::thread::Builder::new()
