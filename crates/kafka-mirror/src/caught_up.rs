@@ -5,9 +5,7 @@
 
 use std::time::Duration;
 
-use cluster_config::admin_ext::{
-    list_consumer_group_offsets_for, list_offsets, IsolationLevel, OffsetSpec,
-};
+use cluster_config::admin_ext::{list_offsets, IsolationLevel, OffsetSpec};
 use cluster_config::{Error, ToolContext};
 use rdkafka::admin::AdminClient;
 
@@ -54,32 +52,52 @@ pub async fn end_offsets(
     Ok(ends)
 }
 
-/// The partitions of `ends` that `group` has not committed up to their end yet.
+/// A consumer handle of the group that never subscribes: it only reads the group's committed
+/// offsets (OffsetFetch). The admin ListConsumerGroupOffsets call would do too, but librdkafka
+/// 2.12.1 can abort the process in its admin coordinator path when the source broker restarts
+/// mid-call (use-after-free, librdkafka issues #4605/#3663); the consumer's path is not affected.
+pub type OffsetReader = rdkafka::consumer::BaseConsumer;
+
+/// Builds the offset reader for a source cluster's group.
+pub fn offset_reader(settings: &cluster_config::ClientSettings) -> Result<OffsetReader, Error> {
+    let mut config = settings.client_config(cluster_config::Role::Consumer);
+    config
+        .set("enable.auto.commit", "false")
+        .set("client.id", "kafka-mirror-caught-up");
+    config
+        .create()
+        .map_err(|e| Error::kafka("creating the caught-up offset reader", e))
+}
+
+/// The partitions of `ends` that the reader's group has not committed up to their end yet.
 pub async fn behind(
-    admin: &AdminClient<ToolContext>,
-    group: &str,
+    reader: &std::sync::Arc<OffsetReader>,
     ends: &[EndOffset],
     timeout: Duration,
 ) -> Result<Vec<EndOffset>, Error> {
+    use rdkafka::consumer::Consumer;
     if ends.is_empty() {
         return Ok(Vec::new());
     }
-    let parts: Vec<(String, i32)> = ends.iter().map(|(t, p, _)| (t.clone(), *p)).collect();
-    let answer =
-        list_consumer_group_offsets_for(admin, &[(group.to_string(), parts)], timeout).await?;
-    let offsets = &answer[0];
-    if let Some(e) = &offsets.error {
-        return Err(Error::Admin(e.clone()));
+    let mut tpl = rdkafka::TopicPartitionList::new();
+    for (t, p, _) in ends {
+        tpl.add_partition(t, *p);
     }
+    let reader = std::sync::Arc::clone(reader);
+    let committed = tokio::task::spawn_blocking(move || reader.committed_offsets(tpl, timeout))
+        .await
+        .map_err(|e| Error::Usage(format!("caught-up check panicked: {e}")))?
+        .map_err(|e| Error::kafka("reading the group's committed offsets", e))?;
     Ok(ends
         .iter()
         .filter(|(t, p, end)| {
-            let committed = offsets
-                .offsets
-                .iter()
-                .find(|c| &c.topic == t && c.partition == *p)
-                .and_then(|c| c.offset);
-            committed.is_none_or(|c| c < *end)
+            let offset = committed
+                .find_partition(t, *p)
+                .and_then(|e| match e.offset() {
+                    rdkafka::Offset::Offset(o) => Some(o),
+                    _ => None,
+                });
+            offset.is_none_or(|c| c < *end)
         })
         .cloned()
         .collect())

@@ -367,7 +367,9 @@ impl MirrorProducerContext {
         if let Some(value) = msg.payload() {
             record = record.payload(value);
         }
-        if let Some(ts) = msg.timestamp().to_millis() {
+        // A record without a timestamp (-1) keeps -1: left unset, librdkafka would stamp "now".
+        {
+            let ts = msg.timestamp().to_millis().unwrap_or(-1);
             record = record.timestamp(ts);
         }
         if let Some(headers) = msg.headers() {
@@ -1006,7 +1008,9 @@ impl ConsumerLoop {
         if let Some(value) = msg.payload() {
             record = record.payload(value);
         }
-        if let Some(ts) = msg.timestamp().to_millis() {
+        // A record without a timestamp (-1) keeps -1: left unset, librdkafka would stamp "now".
+        {
+            let ts = msg.timestamp().to_millis().unwrap_or(-1);
             record = record.timestamp(ts);
         }
         if let Some(headers) = msg.headers() {

@@ -267,14 +267,15 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
 
     if settings.until_caught_up {
         let shared = Arc::clone(&shared);
-        let groups: Vec<String> = settings
+        let readers = settings
             .sources
             .iter()
-            .map(|s| s.group_id.clone())
-            .collect();
+            .map(|s| caught_up::offset_reader(&s.settings).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(failure)?;
         let timeout = settings.connect_timeout;
         runtime.spawn(async move {
-            watch_caught_up(shared, admins, groups, ends, timeout).await;
+            watch_caught_up(shared, readers, ends, timeout).await;
         });
     }
 
@@ -312,9 +313,10 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
     let reporter = {
         let shared = Arc::clone(&shared);
         let (interval, progress) = (settings.report_interval, settings.progress);
+        let target = settings.target.bootstrap().to_string();
         std::thread::Builder::new()
             .name("reporter".into())
-            .spawn(move || metrics::report_loop(shared, interval, progress))
+            .spawn(move || metrics::report_loop(shared, interval, progress, target))
             .map_err(failure)?
     };
 
@@ -375,8 +377,7 @@ async fn handle_signals(shared: Arc<Shared>) {
 /// Stops the mirror once every group has committed every partition up to its end at start.
 async fn watch_caught_up(
     shared: Arc<Shared>,
-    admins: Vec<AdminClient<ToolContext>>,
-    groups: Vec<String>,
+    readers: Vec<Arc<caught_up::OffsetReader>>,
     ends: Vec<Vec<caught_up::EndOffset>>,
     timeout: Duration,
 ) {
@@ -384,7 +385,7 @@ async fn watch_caught_up(
     while !shared.stopping() {
         let mut done = true;
         for (cluster, end) in ends.iter().enumerate() {
-            match caught_up::behind(&admins[cluster], &groups[cluster], end, timeout).await {
+            match caught_up::behind(&readers[cluster], end, timeout).await {
                 Ok(behind) if behind.is_empty() => {}
                 Ok(_) => done = false,
                 Err(e) => {

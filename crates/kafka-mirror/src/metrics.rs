@@ -75,7 +75,7 @@ pub fn summary(shared: &Shared, previous: Totals, now: Totals, elapsed: Duration
 
 /// Logs the summary every `interval` and, when stderr is a terminal, keeps a live line. Runs
 /// until the mirror stops.
-pub fn report_loop(shared: Arc<Shared>, interval: Duration, progress: bool) {
+pub fn report_loop(shared: Arc<Shared>, interval: Duration, progress: bool, target: String) {
     let bar = (progress && std::io::IsTerminal::is_terminal(&std::io::stderr())).then(|| {
         let bar = indicatif::ProgressBar::new_spinner();
         bar.set_style(
@@ -87,6 +87,7 @@ pub fn report_loop(shared: Arc<Shared>, interval: Duration, progress: bool) {
     let started = Instant::now();
     let mut last_line = (Instant::now(), totals(&shared));
     let mut last_tick = last_line;
+    let mut stalled_since: Option<Instant> = None;
     while !shared.stopping() {
         std::thread::sleep(Duration::from_millis(200));
         let now = Instant::now();
@@ -101,6 +102,22 @@ pub fn report_loop(shared: Arc<Shared>, interval: Duration, progress: bool) {
         if !interval.is_zero() && now - last_line.0 >= interval {
             let t = totals(&shared);
             let line = summary(&shared, last_line.1, t, now - last_line.0);
+            // Records in flight and none acknowledged for a whole interval: say what the
+            // mirror waits for, every interval, so a log read mid-outage explains itself.
+            let in_flight = shared.in_flight();
+            if in_flight > 0 && t.records == last_line.1.records {
+                let since = *stalled_since.get_or_insert(last_line.0);
+                let line = format!(
+                    "waiting for the target cluster ({target}): {in_flight} records unacknowledged, none for {}s; fetching pauses at queue.size",
+                    (now - since).as_secs()
+                );
+                match &bar {
+                    Some(bar) => bar.suspend(|| log::warn!("{line}")),
+                    None => log::warn!("{line}"),
+                }
+            } else {
+                stalled_since = None;
+            }
             match &bar {
                 Some(bar) => bar.suspend(|| log::info!("{line}")),
                 None => log::info!("{line}"),
