@@ -1206,8 +1206,23 @@ impl ConsumerLoop {
                 self.shared.cluster_label(self.cluster)
             );
         }
-        let result = commit(&self.consumer, &self.shared, &states)
-            .map_err(|e| format!("final commit failed: {e}"));
+        let result = match commit(&self.consumer, &self.shared, &states) {
+            // The group rebalanced while we stopped: these partitions belong to another member
+            // now, which reads them again from the last commit. Duplicates, never loss: not a
+            // failure of this instance.
+            Err(KafkaError::ConsumerCommit(
+                RDKafkaErrorCode::IllegalGeneration
+                | RDKafkaErrorCode::UnknownMemberId
+                | RDKafkaErrorCode::RebalanceInProgress,
+            )) => {
+                log::warn!(
+                    "{}: final commit refused: the group rebalanced during shutdown; the partitions' new owners mirror their unacknowledged records again",
+                    self.shared.cluster_label(self.cluster)
+                );
+                Ok(())
+            }
+            other => other.map_err(|e| format!("final commit failed: {e}")),
+        };
         // Closing leaves the group (the revoke hook commits again: nothing new by then).
         drop(self.consumer);
         result

@@ -256,10 +256,19 @@ async fn describing_a_missing_topic_is_an_unknown_topic_error_for_that_topic_onl
     let present = unique("describe-present");
     let missing = unique("describe-missing");
     create(&tgt_admin, &present, 1, &[("retention.ms", "1000")]).await;
-    let configs =
-        compare::describe_configs(&tgt_admin, &[missing.clone(), present.clone()], TIMEOUT)
-            .await
-            .unwrap();
+    // Right after CreateTopics the broker may still answer "unknown topic" for the new one
+    // (its metadata propagates asynchronously): ask until the present topic is known.
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    let configs = loop {
+        let configs =
+            compare::describe_configs(&tgt_admin, &[missing.clone(), present.clone()], TIMEOUT)
+                .await
+                .unwrap();
+        if configs[&present].is_ok() || std::time::Instant::now() > deadline {
+            break configs;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     let err = configs[&missing].as_ref().unwrap_err();
     assert!(err.is_unknown_topic(), "{err}");
     let present = configs[&present].as_ref().unwrap();
