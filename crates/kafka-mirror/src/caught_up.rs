@@ -63,7 +63,9 @@ pub fn offset_reader(settings: &cluster_config::ClientSettings) -> Result<Offset
     let mut config = settings.client_config(cluster_config::Role::Consumer);
     config
         .set("enable.auto.commit", "false")
-        .set("client.id", "kafka-mirror-caught-up");
+        .set("client.id", "kafka-mirror-caught-up")
+        // Its statistics would only be logged: the mirror's own consumers report lag.
+        .set("statistics.interval.ms", "0");
     config
         .create()
         .map_err(|e| Error::kafka("creating the caught-up offset reader", e))

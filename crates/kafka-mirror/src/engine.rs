@@ -90,6 +90,8 @@ pub struct Shared {
     stopping: AtomicBool,
     stop: Mutex<(Option<Stop>, Option<Instant>)>,
     skip_log: RateLimitedLog,
+    /// Signalled after every successful commit (the --until-caught-up check waits on it).
+    pub committed: tokio::sync::Notify,
 }
 
 impl Shared {
@@ -119,6 +121,7 @@ impl Shared {
             stopping: AtomicBool::new(false),
             stop: Mutex::new((None, None)),
             skip_log: RateLimitedLog::default(),
+            committed: tokio::sync::Notify::new(),
         }
     }
 
@@ -488,6 +491,10 @@ pub struct MirrorConsumerContext {
     /// Bumped whenever an owned partition's state is replaced or dropped (see StateCache).
     owned_generation: AtomicU64,
     paused: AtomicBool,
+    /// The consumer is being closed. rust-rdkafka's close polls the consumer and drops the
+    /// records it gets, which moves the consumer's position past records never mirrored: from
+    /// then on commits trust the trackers alone, never the position.
+    closing: AtomicBool,
     log: RateLimitedLog,
 }
 
@@ -502,6 +509,7 @@ impl MirrorConsumerContext {
             owned: Mutex::new(HashMap::new()),
             owned_generation: AtomicU64::new(0),
             paused: AtomicBool::new(false),
+            closing: AtomicBool::new(false),
             log: RateLimitedLog::default(),
         }
     }
@@ -516,6 +524,7 @@ impl MirrorConsumerContext {
         if let Some(s) = owned.get(topic).and_then(|t| t.get(&partition)) {
             return Arc::clone(s);
         }
+        log::debug!("{topic} [{partition}]: a record of a partition not in the assignment");
         let state = self.new_state(topic, partition);
         owned
             .entry(topic.to_string())
@@ -670,6 +679,16 @@ impl ConsumerContext for MirrorConsumerContext {
                         );
                     }
                 }
+                for s in &states {
+                    let t = s.tracker();
+                    log::debug!(
+                        "revoked {} [{}]: committed {:?}, {} in flight",
+                        s.topic.name,
+                        s.partition,
+                        t.committed(),
+                        t.in_flight()
+                    );
+                }
                 self.forget(tpl);
                 let mut lag = self
                     .shared
@@ -734,6 +753,11 @@ impl ConsumerContext for MirrorConsumerContext {
                         Some(Offset::Offset(o)) => Some(o),
                         _ => None,
                     };
+                    log::debug!(
+                        "assigned {} [{}], position {at:?}",
+                        s.topic.name,
+                        s.partition
+                    );
                     s.tracker().set_assigned_at(at);
                 }
             }
@@ -771,7 +795,12 @@ fn commit(
     if states.is_empty() {
         return Ok(());
     }
-    let positions = consumer.position().ok();
+    // The position is trusted only while every record the consumer hands out comes to us.
+    let positions = if consumer.context().closing.load(Ordering::Acquire) {
+        None
+    } else {
+        consumer.position().ok()
+    };
     let mut tpl = TopicPartitionList::new();
     let mut advanced = Vec::new();
     for s in states {
@@ -794,8 +823,10 @@ fn commit(
         Ok(()) => {
             shared.metrics.commit_done(started.elapsed());
             for (s, offset) in advanced {
+                log::debug!("committed {} [{}] at {offset}", s.topic.name, s.partition);
                 s.tracker().mark_committed(offset);
             }
+            shared.committed.notify_one();
             Ok(())
         }
         Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => Ok(()),
@@ -808,6 +839,9 @@ fn commit(
         }
     }
 }
+
+/// How often at most a drained mirror commits what the target acknowledged since.
+const IDLE_COMMIT: Duration = Duration::from_millis(100);
 
 /// How long a target partition may stay unknown to the producer after the topic was prepared.
 const UNKNOWN_PARTITION_PATIENCE: Duration = Duration::from_secs(60);
@@ -843,12 +877,20 @@ impl ConsumerLoop {
         }
     }
 
-    fn run_inner(self) -> Result<(), String> {
+    fn run_inner(&self) -> Result<(), String> {
         let shared = &self.shared;
         let subscription = &shared.subscriptions[self.cluster];
         let mut generation = u64::MAX;
         let mut last_commit = Instant::now();
         let mut last_commit_error: Option<String> = None;
+        // The last poll found nothing to fetch: the source is drained for now.
+        let mut idle = false;
+        // Reading the clock costs more than handing a record over on some VMs: the commit
+        // timer is looked at every 16 records, and after any wait (a poll that found nothing,
+        // a full queue.size): a flow under 10 records/s is never more than 1.6 s late.
+        let mut tick: u32 = 0;
+        // The last iteration got a queue.size slot at once (false: it waited for one).
+        let mut reserved_before = true;
         while !shared.stopping() {
             if subscription.generation.load(Ordering::Acquire) != generation {
                 let (g, topics) = subscription.current();
@@ -862,7 +904,16 @@ impl ConsumerLoop {
                 }
                 generation = g;
             }
-            if last_commit.elapsed() >= self.commit_interval {
+            // Due every commit interval, and also as soon as the source is drained (at most
+            // every IDLE_COMMIT): a mirror that has caught up shows no lag in its group, and
+            // --until-caught-up ends without waiting for the interval.
+            tick = tick.wrapping_add(1);
+            let since = if idle || !reserved_before || tick % 16 == 0 {
+                last_commit.elapsed()
+            } else {
+                Duration::ZERO
+            };
+            if since >= self.commit_interval || (idle && since >= IDLE_COMMIT) {
                 let states = self.consumer.context().all_states();
                 match commit(&self.consumer, shared, &states) {
                     Ok(()) => last_commit_error = None,
@@ -883,10 +934,13 @@ impl ConsumerLoop {
             // A short wait for acknowledgements comes first: pausing makes librdkafka drop its
             // prefetched records and fetch them again on resume, which costs far more.
             let mut reserved = shared.try_reserve();
-            let wait_until = Instant::now() + Duration::from_millis(500);
-            while !reserved && Instant::now() < wait_until && !shared.stopping() {
-                std::thread::sleep(Duration::from_micros(500));
-                reserved = shared.try_reserve();
+            reserved_before = reserved;
+            if !reserved {
+                let wait_until = Instant::now() + Duration::from_millis(500);
+                while !reserved && Instant::now() < wait_until && !shared.stopping() {
+                    std::thread::sleep(Duration::from_micros(500));
+                    reserved = shared.try_reserve();
+                }
             }
             let ctx = self.consumer.context();
             if !reserved {
@@ -908,6 +962,7 @@ impl ConsumerLoop {
             if reserved {
                 shared.polling.fetch_sub(1, Ordering::AcqRel);
             }
+            idle = reserved && polled.is_none();
             match polled {
                 None => {
                     if reserved {
@@ -1102,6 +1157,7 @@ impl ConsumerLoop {
             Some(Ok(m)) => {
                 let (topic, partition, offset) = (m.topic().to_string(), m.partition(), m.offset());
                 drop(m);
+                log::debug!("{topic} [{partition}]: fetched while pausing, rewinding to {offset}");
                 if let Err(e) = self.consumer.seek(
                     &topic,
                     partition,
@@ -1196,7 +1252,72 @@ impl ConsumerLoop {
         })
     }
 
-    fn shutdown(self) -> Result<(), String> {
+    /// The last commit before leaving the group. A rebalance in progress (another instance
+    /// joining or leaving) refuses it: the fetching stays paused, the group's rebalance is
+    /// served (its revoke hook commits what it takes away) and the commit is tried again with
+    /// the new generation, until the shutdown deadline (and at least a few seconds). Giving up
+    /// loses nothing: the partitions' next owners mirror their uncommitted records again.
+    fn final_commit(&self, deadline: Instant) -> Result<(), String> {
+        let ctx = self.consumer.context();
+        let retry_until = deadline.max(Instant::now() + Duration::from_secs(5));
+        loop {
+            let states = ctx.all_states();
+            let refused = match commit(&self.consumer, &self.shared, &states) {
+                Ok(()) => return Ok(()),
+                Err(KafkaError::ConsumerCommit(
+                    code @ (RDKafkaErrorCode::RebalanceInProgress
+                    | RDKafkaErrorCode::IllegalGeneration),
+                )) => code,
+                // Not a member any more: the partitions belong to others already.
+                Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::UnknownMemberId)) => {
+                    log::warn!(
+                        "{}: final commit refused: this instance is no longer in the group; the partitions' new owners mirror their unacknowledged records again",
+                        self.shared.cluster_label(self.cluster)
+                    );
+                    return Ok(());
+                }
+                Err(e) => return Err(format!("final commit failed: {e}")),
+            };
+            if Instant::now() >= retry_until {
+                log::warn!(
+                    "{}: final commit refused ({refused:?}): the group kept rebalancing; the partitions' new owners mirror their unacknowledged records again",
+                    self.shared.cluster_label(self.cluster)
+                );
+                return Ok(());
+            }
+            log::debug!("final commit refused ({refused:?}): serving the rebalance, then again");
+            self.poll_for_rebalance();
+        }
+    }
+
+    /// Polls once with every partition paused, so that librdkafka completes a rebalance (and
+    /// runs the hooks) without handing over records. A record fetched before the pause took
+    /// effect is not mirrored: nothing more is committed for its partition (it is read again
+    /// from the last commit by its next owner).
+    fn poll_for_rebalance(&self) {
+        let ctx = self.consumer.context();
+        ctx.paused.store(true, Ordering::Release);
+        if let Ok(assignment) = self.consumer.assignment() {
+            let _ = self.consumer.pause(&assignment);
+        }
+        match self.consumer.poll(Duration::from_millis(100)) {
+            None => {}
+            Some(Err(e)) => ctx
+                .log
+                .warn(self.shared.cluster_label(self.cluster), &e.to_string()),
+            Some(Ok(m)) => {
+                log::debug!(
+                    "{} [{}]: record {} fetched while stopping: not mirrored, not committed past",
+                    m.topic(),
+                    m.partition(),
+                    m.offset()
+                );
+                ctx.state(m.topic(), m.partition()).tracker().block();
+            }
+        }
+    }
+
+    fn shutdown(&self) -> Result<(), String> {
         let states = self.consumer.context().all_states();
         let deadline = self.shared.shutdown_deadline();
         if !wait_settled(&states, deadline) {
@@ -1206,26 +1327,22 @@ impl ConsumerLoop {
                 self.shared.cluster_label(self.cluster)
             );
         }
-        let result = match commit(&self.consumer, &self.shared, &states) {
-            // The group rebalanced while we stopped: these partitions belong to another member
-            // now, which reads them again from the last commit. Duplicates, never loss: not a
-            // failure of this instance.
-            Err(KafkaError::ConsumerCommit(
-                RDKafkaErrorCode::IllegalGeneration
-                | RDKafkaErrorCode::UnknownMemberId
-                | RDKafkaErrorCode::RebalanceInProgress,
-            )) => {
-                log::warn!(
-                    "{}: final commit refused: the group rebalanced during shutdown; the partitions' new owners mirror their unacknowledged records again",
-                    self.shared.cluster_label(self.cluster)
-                );
-                Ok(())
-            }
-            other => other.map_err(|e| format!("final commit failed: {e}")),
-        };
-        // Closing leaves the group (the revoke hook commits again: nothing new by then).
-        drop(self.consumer);
-        result
+        // Then the loop is dropped: the consumer closes (see Drop).
+        self.final_commit(deadline)
+    }
+}
+
+/// On every way out (stop, error, panic): closing leaves the group and the revoke hook commits
+/// once more. rust-rdkafka's close polls the consumer and drops what it gets, so fetching is
+/// paused first and the position is no longer trusted (see `closing`).
+impl Drop for ConsumerLoop {
+    fn drop(&mut self) {
+        let ctx = self.consumer.context();
+        ctx.closing.store(true, Ordering::Release);
+        ctx.paused.store(true, Ordering::Release);
+        if let Ok(assignment) = self.consumer.assignment() {
+            let _ = self.consumer.pause(&assignment);
+        }
     }
 }
 

@@ -403,7 +403,12 @@ async fn watch_caught_up(
             shared.request_stop(Stop::CaughtUp);
             return;
         }
-        tokio::time::sleep(Duration::from_millis(500)).await;
+        // Checked again after the next commit of this instance (or in 500 ms: other instances
+        // of the group commit too).
+        tokio::select! {
+            _ = shared.committed.notified() => {}
+            _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
     }
 }
 
