@@ -918,11 +918,22 @@ impl ConsumerLoop {
                 match commit(&self.consumer, shared, &states) {
                     Ok(()) => last_commit_error = None,
                     Err(e) => {
-                        // Transient (coordinator moving): retried next interval; the offsets
-                        // stay uncommitted, nothing is lost.
+                        // Transient (coordinator moving, group rebalancing): retried next
+                        // time; the offsets stay uncommitted, nothing is lost. A rebalance
+                        // refuses commits as a matter of course: not worth a warning.
                         let text = e.to_string();
                         if last_commit_error.as_deref() != Some(&text) {
-                            log::warn!("commit failed, will retry: {text}");
+                            if matches!(
+                                e,
+                                KafkaError::ConsumerCommit(
+                                    RDKafkaErrorCode::RebalanceInProgress
+                                        | RDKafkaErrorCode::IllegalGeneration
+                                )
+                            ) {
+                                log::info!("commit deferred, the group is rebalancing: {text}");
+                            } else {
+                                log::warn!("commit failed, will retry: {text}");
+                            }
                         }
                         last_commit_error = Some(text);
                     }
