@@ -9,6 +9,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use e2e_tests::*;
+use rdkafka::admin::AdminOptions;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::producer::{BaseRecord, Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -538,6 +539,50 @@ fn lag_is_never_negative() {
     assert_eq!(p["lag"], 0);
     assert_eq!(p["note"], "committed_beyond_log_end");
     assert_eq!(json["groups"][0]["total_lag"], 0);
+}
+
+/// Deletes the records of `topic` partition 0 below `before` (DeleteRecords).
+fn delete_records_before(topic: &str, before: i64) {
+    let admin = source().admin();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, 0, Offset::Offset(before))
+        .unwrap();
+    let low = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(admin.delete_records(&tpl, &AdminOptions::new()))
+        .expect("DeleteRecords");
+    assert_eq!(
+        low.find_partition(topic, 0).unwrap().offset(),
+        Offset::Offset(before)
+    );
+}
+
+#[test]
+fn records_deleted_before_the_group_read_them_are_lag() {
+    let source = source();
+    let topic = unique("lag-expired");
+    let group = unique("lag-expired-group");
+    source.create_topic(&topic, 1, &[]);
+    source.produce(&topic, &records(0, 10));
+    source.commit_offsets(&group, &[(&topic, 0, 2)]);
+    // Retention took offsets 2..6 before the group read them: Kafka's tool counts them.
+    delete_records_before(&topic, 6);
+    assert_eq!(kafka_describe(&group)[&(topic.clone(), 0)].lag, "8");
+    let (run, json) = check_json(&["--group", &group, "--critical", "5"]);
+    assert_eq!(run.code, Some(2), "{run:?}");
+    let p = partition(&json, &topic, 0);
+    assert_eq!(p["lag"], 8);
+    assert_eq!(p["note"], "committed_below_log_start");
+    // The age of the oldest record left.
+    assert!(p["time_lag_ms"].as_i64().is_some_and(|t| t >= 0), "{p}");
+    // Every record deleted: nothing left to read is still not "caught up".
+    delete_records_before(&topic, 10);
+    let (run, json) = check_json(&["--group", &group]);
+    assert_eq!(run.code, Some(0), "{run:?}");
+    let p = partition(&json, &topic, 0);
+    assert_eq!(p["lag"], 8);
+    assert_eq!(p["note"], "committed_below_log_start");
+    assert_eq!(json["groups"][0]["total_lag"], 8);
 }
 
 #[test]

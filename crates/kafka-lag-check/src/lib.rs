@@ -19,6 +19,7 @@ pub mod query;
 pub mod range;
 pub mod render;
 pub mod report;
+pub mod teardown;
 
 use query::{GroupSelection, Query};
 use range::Range;
@@ -36,6 +37,18 @@ Examples:
 
 Exit codes (every format): 0 OK, 1 WARNING, 2 CRITICAL, 3 UNKNOWN (missing group, cluster not
 reachable within --timeout, bad arguments). --help and --version exit 0.";
+
+/// librdkafka settings of the tool's clients (the user's own take precedence). A check is a few
+/// round trips, so waits that librdkafka's defaults add around them are most of its time:
+/// - `reconnect.backoff.ms`: after the first metadata answer librdkafka drops the bootstrap
+///   connection and, with no broker connected, may open the next connection only after half
+///   of this (50 ms by default; 10 gives librdkafka's floor of 11 ms). Failed connections are
+///   still retried with an exponential backoff, up to `reconnect.backoff.max.ms`.
+/// - `socket.nagle.disable`: requests are small and pipelined (as Kafka's Java client does).
+const CLIENT_DEFAULTS: [(&str, &str); 2] = [
+    ("reconnect.backoff.ms", "10"),
+    ("socket.nagle.disable", "true"),
+];
 
 /// Consumer group offsets, lag and time lag, as a table, JSON, a Nagios check or Prometheus
 /// metrics.
@@ -159,7 +172,10 @@ impl Cli {
         if self.timeout.is_zero() {
             return Err(Error::Usage("--timeout must be more than 0s".into()));
         }
-        let client = self.connection.settings("Kafka")?;
+        let mut client = self.connection.settings("Kafka")?;
+        for (key, value) in CLIENT_DEFAULTS {
+            client.set_default(key, value);
+        }
         Ok(Query {
             client,
             groups,
@@ -187,10 +203,14 @@ pub fn check(query: &Query) -> Result<report::Report, Error> {
         .build()
         .map_err(|e| Error::Query(format!("cannot start the async runtime: {e}")))?;
     let phase = query::Phase::default();
+    let retired = teardown::Retired::default();
     let deadline = Instant::now() + query.timeout;
     let result = runtime.block_on(async {
-        match tokio::time::timeout_at(deadline.into(), query::collect(query, deadline, &phase))
-            .await
+        match tokio::time::timeout_at(
+            deadline.into(),
+            query::collect(query, deadline, &phase, &retired),
+        )
+        .await
         {
             Ok(result) => result,
             Err(_) => Err(Error::Query(format!(
@@ -203,7 +223,23 @@ pub fn check(query: &Query) -> Result<report::Report, Error> {
     });
     // Blocking librdkafka calls that outlived the deadline must not delay the exit.
     runtime.shutdown_background();
+    // Nor must the clients' destruction (100 ms or more, see teardown.rs), unless OpenSSL is in
+    // use: then it must end before the process does (within the deadline).
+    let left = deadline
+        .saturating_duration_since(Instant::now())
+        .min(Duration::from_secs(1));
+    retired
+        .destroy_in_background()
+        .wait_if(uses_openssl(&query.client), left);
     result
+}
+
+/// The clients use OpenSSL: TLS, or SASL (SCRAM's HMAC), i.e. any `security.protocol` but
+/// PLAINTEXT.
+fn uses_openssl(client: &cluster_config::ClientSettings) -> bool {
+    client
+        .get("security.protocol")
+        .is_some_and(|p| !p.trim().eq_ignore_ascii_case("plaintext"))
 }
 
 /// The whole tool; `main.rs` only calls this.
@@ -382,6 +418,41 @@ mod tests {
     fn missing_bootstrap_is_a_usage_error() {
         let err = parse(&["--group", "g"]).unwrap_err().to_string();
         assert!(err.contains("no bootstrap servers"), "{err}");
+    }
+
+    #[test]
+    fn client_defaults_and_openssl_detection() {
+        let q = parse(&["--bootstrap-server", "h:1", "-g", "g"]).unwrap();
+        assert_eq!(q.client.get("reconnect.backoff.ms"), Some("10"));
+        assert_eq!(q.client.get("socket.nagle.disable"), Some("true"));
+        assert!(!uses_openssl(&q.client));
+        let q = parse(&[
+            "--bootstrap-server",
+            "h:1",
+            "-g",
+            "g",
+            "-X",
+            "reconnect.backoff.ms=250",
+            "-X",
+            "security.protocol=SASL_SSL",
+        ])
+        .unwrap();
+        assert_eq!(
+            q.client.get("reconnect.backoff.ms"),
+            Some("250"),
+            "the user's wins"
+        );
+        assert!(uses_openssl(&q.client));
+        let q = parse(&[
+            "--bootstrap-server",
+            "h:1",
+            "-g",
+            "g",
+            "-X",
+            "security.protocol=plaintext",
+        ])
+        .unwrap();
+        assert!(!uses_openssl(&q.client));
     }
 
     #[test]

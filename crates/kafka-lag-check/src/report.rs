@@ -66,6 +66,10 @@ pub enum Note {
     /// open transactions lie between the committed offset and the log end: nothing a
     /// read_committed consumer could read, so the lag counts as 0.
     TransactionMarkersOnly { skipped: i64 },
+    /// The committed offset is below the log start: `expired` records were deleted by
+    /// retention before the group read them. The lag still counts them (as Kafka's tool does);
+    /// the time lag, if shown, is the age of the oldest record left (a lower bound).
+    CommittedBelowLogStart { expired: i64 },
     /// The log-end offset could not be read (e.g. the topic was deleted).
     LogEndUnknown(String),
     /// The record at the committed offset could not be fetched in time.
@@ -78,6 +82,7 @@ impl Note {
             Note::NoCommit => "no_commit",
             Note::CommittedBeyondLogEnd => "committed_beyond_log_end",
             Note::TransactionMarkersOnly { .. } => "transaction_markers_only",
+            Note::CommittedBelowLogStart { .. } => "committed_below_log_start",
             Note::LogEndUnknown(_) => "log_end_unknown",
             Note::TimeLagUnknown(_) => "time_lag_unknown",
         }
@@ -95,6 +100,10 @@ impl Note {
                      (transaction markers, aborted or open transactions)"
                 )
             }
+            Note::CommittedBelowLogStart { expired } => format!(
+                "committed offset below the log start: {expired} record(s) deleted by retention \
+                 before the group read them"
+            ),
             Note::LogEndUnknown(why) => format!("log-end offset unknown: {why}"),
             Note::TimeLagUnknown(why) => format!("time lag unknown: {why}"),
         }
