@@ -630,7 +630,10 @@ fn verify(test: &str, source: &Cluster, target: &Cluster, topic: &str) -> Verdic
         }
     }
     consumer.assign(&tpl).expect("assign");
-    let deadline = Instant::now() + Duration::from_secs(300);
+    // Reading back is record by record: 5 minutes, plus a second per 100,000 records (a long
+    // soak writes tens of millions).
+    let to_read: i64 = remaining.values().sum();
+    let deadline = Instant::now() + Duration::from_secs(300 + (to_read / 100_000).max(0) as u64);
     while !remaining.is_empty() {
         assert!(
             Instant::now() < deadline,
