@@ -761,6 +761,21 @@ fn verify(test: &str, source: &Cluster, target: &Cluster, topic: &str) -> Verdic
     verdict
 }
 
+/// The group has committed every partition of `topic` up to its end (`per_partition`).
+fn assert_committed_to_end(
+    source: &Cluster,
+    group: &str,
+    topic: &str,
+    partitions: i32,
+    per_partition: i64,
+) {
+    assert_eq!(
+        source.committed_offsets(group, topic, partitions),
+        vec![Some(per_partition); partitions as usize],
+        "{group} on {topic}: not committed to the end"
+    );
+}
+
 /// Sum of the high watermarks of `topic` (0 while the topic does not exist yet).
 fn total_records(cluster: &Cluster, topic: &str) -> i64 {
     if cluster.partition_count(topic).is_none() {
@@ -1004,10 +1019,7 @@ fn target_broker_killed_for_30s_mirror_waits_with_bounded_memory_then_delivers_a
         0,
         "the target broker's restart duplicated records"
     );
-    assert_eq!(
-        source.committed_offsets(&group, &topic, partitions),
-        vec![Some(per_partition as i64); partitions as usize]
-    );
+    assert_committed_to_end(&source, &group, &topic, partitions, per_partition as i64);
 
     // The log says what the mirror waits for: the target, by address, when the outage starts
     // and still while it lasts (someone looking at the log 15 s or 15 min into an outage must
@@ -1081,10 +1093,7 @@ fn source_broker_restarted_mid_run_mirror_resumes_and_loses_nothing() {
     // At most one rewind per partition: the consumer resumes once, from its position or from
     // the last commit.
     assert!(verdict.max_rewinds_per_partition() <= 1, "{verdict:?}");
-    assert_eq!(
-        source.committed_offsets(&group, &topic, partitions),
-        vec![Some(per_partition as i64); partitions as usize]
-    );
+    assert_committed_to_end(&source, &group, &topic, partitions, per_partition as i64);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1212,10 +1221,7 @@ fn mirror_sigkilled_four_times_loses_nothing_and_duplicates_stay_within_in_fligh
         verdict.max_rewinds_per_partition() <= kills as u64,
         "{verdict:?}"
     );
-    assert_eq!(
-        source.committed_offsets(&group, &topic, partitions),
-        vec![Some(per_partition as i64); partitions as usize]
-    );
+    assert_committed_to_end(&source, &group, &topic, partitions, per_partition as i64);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1286,10 +1292,7 @@ fn two_and_three_instances_in_one_group_stopped_and_started_keep_order_and_lose_
         0,
         "graceful hand-overs duplicated records:\n{verdict:?}"
     );
-    assert_eq!(
-        source.committed_offsets(&group, &topic, partitions),
-        vec![Some(per_partition as i64); partitions as usize]
-    );
+    assert_committed_to_end(&source, &group, &topic, partitions, per_partition as i64);
 }
 
 // ---------------------------------------------------------------------------------------------

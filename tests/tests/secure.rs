@@ -301,26 +301,7 @@ impl Secure {
 
     /// The committed offsets of `group` (read as admin over SASL_SSL); None where there is none.
     fn committed(&self, side: Side, group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-        let consumer: BaseConsumer = self
-            .config(side, "admin")
-            .set("group.id", group)
-            .create()
-            .expect("consumer");
-        let mut tpl = TopicPartitionList::new();
-        for p in 0..partitions {
-            tpl.add_partition(topic, p);
-        }
-        let committed = consumer
-            .committed_offsets(tpl, Duration::from_secs(10))
-            .expect("committed offsets");
-        (0..partitions)
-            .map(
-                |p| match committed.find_partition(topic, p).map(|e| e.offset()) {
-                    Some(Offset::Offset(o)) => Some(o),
-                    _ => None,
-                },
-            )
-            .collect()
+        e2e_tests::committed_offsets(self.config(side, "admin"), group, topic, partitions)
     }
 }
 

@@ -361,23 +361,7 @@ impl MirrorProducerContext {
         let Some(single) = &self.single else {
             return Retry::NotQueued(delivery);
         };
-        let mut record =
-            BaseRecord::<[u8], [u8], Box<Delivery>>::with_opaque_to(msg.topic(), delivery)
-                .partition(msg.partition());
-        if let Some(key) = msg.key() {
-            record = record.key(key);
-        }
-        if let Some(value) = msg.payload() {
-            record = record.payload(value);
-        }
-        // A record without a timestamp (-1) keeps -1: left unset, librdkafka would stamp "now".
-        {
-            let ts = msg.timestamp().to_millis().unwrap_or(-1);
-            record = record.timestamp(ts);
-        }
-        if let Some(headers) = msg.headers() {
-            record = record.headers(headers.detach());
-        }
+        let mut record = copy_of(msg, msg.topic(), msg.partition(), delivery);
         // This runs on the delivery thread of the producer that failed the batch: while it
         // waits, none of that producer's acknowledgements is processed. `single`'s queue is
         // larger than queue.size, so it is full only when the target does not take anything;
@@ -396,6 +380,29 @@ impl MirrorProducerContext {
             }
         }
     }
+}
+
+/// The record to produce for `msg`: its key, value, timestamp and headers, to `topic` and
+/// `partition` of the target, carrying `delivery` to the delivery callback.
+fn copy_of<'a>(
+    msg: &'a BorrowedMessage<'_>,
+    topic: &'a str,
+    partition: i32,
+    delivery: Box<Delivery>,
+) -> BaseRecord<'a, [u8], [u8], Box<Delivery>> {
+    let mut record = BaseRecord::with_opaque_to(topic, delivery).partition(partition);
+    if let Some(key) = msg.key() {
+        record = record.key(key);
+    }
+    if let Some(value) = msg.payload() {
+        record = record.payload(value);
+    }
+    // A record without a timestamp (-1) keeps -1: left unset, librdkafka would stamp "now".
+    record = record.timestamp(msg.timestamp().to_millis().unwrap_or(-1));
+    if let Some(headers) = msg.headers() {
+        record = record.headers(headers.detach());
+    }
+    record
 }
 
 /// What became of a record re-sent alone.
@@ -955,11 +962,7 @@ impl ConsumerLoop {
             }
             let ctx = self.consumer.context();
             if !reserved {
-                if !ctx.paused.swap(true, Ordering::AcqRel) {
-                    if let Ok(assignment) = self.consumer.assignment() {
-                        let _ = self.consumer.pause(&assignment);
-                    }
-                }
+                self.pause_fetching();
             } else if ctx.paused.swap(false, Ordering::AcqRel) {
                 if let Ok(assignment) = self.consumer.assignment() {
                     let _ = self.consumer.resume(&assignment);
@@ -1060,28 +1063,11 @@ impl ConsumerLoop {
         };
         let producer =
             &self.producers[(state.topic.seed + target_partition as usize) % self.producers.len()];
-        let mut record = BaseRecord::<[u8], [u8], Box<Delivery>>::with_opaque_to(
-            &state.topic.name,
-            Box::new(Delivery {
-                state: Arc::clone(&state),
-                offset: msg.offset(),
-            }),
-        )
-        .partition(target_partition);
-        if let Some(key) = msg.key() {
-            record = record.key(key);
-        }
-        if let Some(value) = msg.payload() {
-            record = record.payload(value);
-        }
-        // A record without a timestamp (-1) keeps -1: left unset, librdkafka would stamp "now".
-        {
-            let ts = msg.timestamp().to_millis().unwrap_or(-1);
-            record = record.timestamp(ts);
-        }
-        if let Some(headers) = msg.headers() {
-            record = record.headers(headers.detach());
-        }
+        let delivery = Box::new(Delivery {
+            state: Arc::clone(&state),
+            offset: msg.offset(),
+        });
+        let mut record = copy_of(msg, &state.topic.name, target_partition, delivery);
         // Partitions just added to the target are unknown to the producer until its metadata
         // is refreshed: refresh and retry for a while before calling it a send failure.
         let mut unknown_since: Option<Instant> = None;
@@ -1147,17 +1133,23 @@ impl ConsumerLoop {
         state
     }
 
+    /// Pauses every assigned partition, once: while `paused` is set, partitions assigned later
+    /// are paused by the assignment hook, and the main loop resumes them all.
+    fn pause_fetching(&self) {
+        if !self.consumer.context().paused.swap(true, Ordering::AcqRel) {
+            if let Ok(assignment) = self.consumer.assignment() {
+                let _ = self.consumer.pause(&assignment);
+            }
+        }
+    }
+
     /// Pauses the assignment (the main loop resumes it) and polls once, to serve the group
     /// membership and rebalances while waiting for the producer. A record fetched before the
     /// pause took effect is not mirrored now: the partition is rewound to it (and if that
     /// fails, nothing more is committed for the partition, so it is read again on restart).
     fn poll_paused(&self) {
         let ctx = self.consumer.context();
-        if !ctx.paused.swap(true, Ordering::AcqRel) {
-            if let Ok(assignment) = self.consumer.assignment() {
-                let _ = self.consumer.pause(&assignment);
-            }
-        }
+        self.pause_fetching();
         match self.consumer.poll(Duration::from_millis(20)) {
             None => {}
             Some(Err(e)) => {
@@ -1307,10 +1299,7 @@ impl ConsumerLoop {
     /// from the last commit by its next owner).
     fn poll_for_rebalance(&self) {
         let ctx = self.consumer.context();
-        ctx.paused.store(true, Ordering::Release);
-        if let Ok(assignment) = self.consumer.assignment() {
-            let _ = self.consumer.pause(&assignment);
-        }
+        self.pause_fetching();
         match self.consumer.poll(Duration::from_millis(100)) {
             None => {}
             Some(Err(e)) => ctx
@@ -1348,12 +1337,11 @@ impl ConsumerLoop {
 /// paused first and the position is no longer trusted (see `closing`).
 impl Drop for ConsumerLoop {
     fn drop(&mut self) {
-        let ctx = self.consumer.context();
-        ctx.closing.store(true, Ordering::Release);
-        ctx.paused.store(true, Ordering::Release);
-        if let Ok(assignment) = self.consumer.assignment() {
-            let _ = self.consumer.pause(&assignment);
-        }
+        self.consumer
+            .context()
+            .closing
+            .store(true, Ordering::Release);
+        self.pause_fetching();
     }
 }
 
