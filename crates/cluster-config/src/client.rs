@@ -249,7 +249,12 @@ impl ClientSettings {
                 config.set(key, &setting.value);
             }
         }
-        config.set_log_level(RDKafkaLogLevel::Warning);
+        // librdkafka's own debug contexts (debug=fetch,...) are asked for explicitly: show them.
+        config.set_log_level(if self.get("debug").is_some() {
+            RDKafkaLogLevel::Debug
+        } else {
+            RDKafkaLogLevel::Warning
+        });
         config
     }
 

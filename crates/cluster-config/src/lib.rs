@@ -10,6 +10,7 @@ mod librdkafka_properties;
 pub mod logging;
 pub mod properties;
 pub mod secrets;
+pub mod teardown;
 pub mod translate;
 
 pub use client::{ClientSettings, ConnectionArgs, Setting, ToolContext};

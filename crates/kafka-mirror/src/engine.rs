@@ -89,6 +89,8 @@ pub struct Shared {
     polling: AtomicUsize,
     stopping: AtomicBool,
     stop: Mutex<(Option<Stop>, Option<Instant>)>,
+    /// Signalled with `stop` (see `sleep_unless_stopping`).
+    stop_signal: std::sync::Condvar,
     skip_log: RateLimitedLog,
     /// Signalled after every successful commit (the --until-caught-up check waits on it).
     pub committed: tokio::sync::Notify,
@@ -120,6 +122,7 @@ impl Shared {
             polling: AtomicUsize::new(0),
             stopping: AtomicBool::new(false),
             stop: Mutex::new((None, None)),
+            stop_signal: std::sync::Condvar::new(),
             skip_log: RateLimitedLog::default(),
             committed: tokio::sync::Notify::new(),
         }
@@ -154,6 +157,15 @@ impl Shared {
             stop.1 = Some(Instant::now() + self.shutdown_timeout);
         }
         self.stopping.store(true, Ordering::Release);
+        self.stop_signal.notify_all();
+    }
+
+    /// Sleeps for `duration`, or less if a stop is (or gets) requested.
+    pub fn sleep_unless_stopping(&self, duration: Duration) {
+        let stop = self.stop.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = self
+            .stop_signal
+            .wait_timeout_while(stop, duration, |_| !self.stopping());
     }
 
     pub fn stop_reason(&self) -> Option<Stop> {
@@ -964,6 +976,7 @@ impl ConsumerLoop {
             if !reserved {
                 self.pause_fetching();
             } else if ctx.paused.swap(false, Ordering::AcqRel) {
+                log::debug!("fetching resumed");
                 if let Ok(assignment) = self.consumer.assignment() {
                     let _ = self.consumer.resume(&assignment);
                 }
@@ -1137,6 +1150,10 @@ impl ConsumerLoop {
     /// are paused by the assignment hook, and the main loop resumes them all.
     fn pause_fetching(&self) {
         if !self.consumer.context().paused.swap(true, Ordering::AcqRel) {
+            log::debug!(
+                "fetching paused: {} records in flight",
+                self.shared.in_flight()
+            );
             if let Ok(assignment) = self.consumer.assignment() {
                 let _ = self.consumer.pause(&assignment);
             }

@@ -325,22 +325,36 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
             shared.request_stop(Stop::Fatal("a consumer thread panicked".into()));
         }
     }
+    log::debug!("shutdown: consumers closed");
     engine::flush_producers(&producers, Instant::now() + Duration::from_secs(5));
-    drop(producers);
     engine::flush_producers(
         std::slice::from_ref(&*single),
         Instant::now() + Duration::from_secs(5),
     );
-    drop(single);
+    log::debug!("shutdown: producers flushed");
     let _ = watcher.join();
     let _ = reporter.join();
     runtime.shutdown_timeout(Duration::from_secs(1));
-
-    match shared.stop_reason() {
+    let result = match shared.stop_reason() {
         None | Some(Stop::Signal) | Some(Stop::CaughtUp) => Ok(()),
         Some(Stop::SendFailed(line)) => Err(MirrorError::SendFailed(line)),
         Some(Stop::Fatal(line)) => Err(MirrorError::Failure(line)),
-    }
+    };
+    // Nothing is in flight and the consumers have left their groups: what is left is
+    // destroying the producers and admin clients, 40 to 250 ms apiece one after the other
+    // (cluster_config::teardown); side by side, as far as their shared parts allow (the
+    // producers' contexts hold `single` and `shared`).
+    cluster_config::teardown::destroy_together(
+        vec![
+            Box::new(producers),
+            Box::new(single),
+            Box::new(admins),
+            Box::new(shared),
+        ],
+        Duration::from_secs(5),
+    );
+    log::debug!("shutdown: clients destroyed");
+    result
 }
 
 /// SIGINT/SIGTERM: stop fetching, flush, commit, exit 0. A second one exits at once (nothing
@@ -422,7 +436,7 @@ fn watch_topics(
 ) {
     let mut next = Instant::now() + interval;
     while !shared.stopping() {
-        std::thread::sleep(Duration::from_millis(200));
+        shared.sleep_unless_stopping(Duration::from_millis(200));
         if Instant::now() < next {
             continue;
         }

@@ -89,7 +89,7 @@ pub fn report_loop(shared: Arc<Shared>, interval: Duration, progress: bool, targ
     let mut last_tick = last_line;
     let mut stalled_since: Option<Instant> = None;
     while !shared.stopping() {
-        std::thread::sleep(Duration::from_millis(200));
+        shared.sleep_unless_stopping(Duration::from_millis(200));
         let now = Instant::now();
         if let Some(bar) = &bar {
             if now - last_tick.0 >= Duration::from_secs(1) {

@@ -214,6 +214,12 @@ fn source_settings(label: &str, path: &Path, warnings: &mut Vec<String>) -> Resu
     // partition.
     s.set_default("queued.max.messages.kbytes", "32768");
     s.set_default("queued.min.messages", "20000");
+    // librdkafka checks those bounds before a fetch and decompresses a whole response at once,
+    // so one response can overshoot them by up to partitions x max.partition.fetch.bytes x
+    // the compression ratio (1 MiB x 8 partitions x 19 with the benchmark's zstd data: 150 MB).
+    // Half of librdkafka's 1 MiB halves that overshoot; a link with a long round trip and few
+    // partitions per broker may want it back up (README: "Memory").
+    s.set_default("max.partition.fetch.bytes", "524288");
     // librdkafka waits a whole second (its default) before fetching again once that prefetch
     // is full: the mirror drains it in milliseconds, so the second is mostly idle time.
     s.set_default("fetch.queue.backoff.ms", "10");
@@ -352,6 +358,7 @@ mod tests {
         );
         assert_eq!(c.get("auto.offset.reset"), Some("earliest"));
         assert_eq!(c.get("isolation.level"), Some("read_committed"));
+        assert_eq!(c.get("max.partition.fetch.bytes"), Some("524288"));
         assert!(s
             .warnings
             .iter()
