@@ -158,6 +158,8 @@ pub fn run(args: RunArgs) -> Result<ExitCode, BenchError> {
         args,
     };
     let machine = machine_info(&bench);
+    let warm_up = format!("bench-{}-warm-up", bench.run_id);
+    bench.target.warm_up_producer_ids(&warm_up)?;
 
     let mut cases = Vec::new();
     let mut not_available = Vec::new();

@@ -111,6 +111,32 @@ impl Cluster {
     }
 
     /// Deletes topics that exist (missing ones are ignored); errors are logged, not fatal.
+    /// Writes one record with an idempotent producer to a throwaway topic and waits for it: a
+    /// fresh cluster's transaction coordinator, which hands out producer ids, is loaded on the
+    /// first such request ("Coordinator load in progress" for a second or more). Whichever
+    /// tool ran first would otherwise pay for it alone.
+    pub fn warm_up_producer_ids(&self, topic: &str) -> Result<(), BenchError> {
+        use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+        self.create_topics(&[topic.to_string()], 1, &[])?;
+        let producer: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", &self.bootstrap)
+            .set("client.id", "kafka-bench-warm-up")
+            .set("enable.idempotence", "true")
+            .set("message.timeout.ms", "60000")
+            .create()
+            .map_err(BenchError::kafka("warm-up producer"))?;
+        let sent = producer
+            .send(BaseRecord::<(), [u8]>::to(topic).payload(b"warm-up"))
+            .map_err(|(e, _)| BenchError::Kafka(format!("warm-up record: {e}")))
+            .and_then(|()| {
+                producer
+                    .flush(Duration::from_secs(60))
+                    .map_err(|e| BenchError::Timeout(format!("warm-up record: {e}")))
+            });
+        self.delete_topics(&[topic.to_string()]);
+        sent
+    }
+
     pub fn delete_topics(&self, names: &[String]) {
         let opts = AdminOptions::new().operation_timeout(Some(OP_TIMEOUT));
         for chunk in names.chunks(100) {

@@ -2,7 +2,8 @@
 //!
 //! Records: key = 8-byte big-endian sequence number; value = the sequence number (8 bytes) then
 //! filler text from a 16-letter alphabet (compresses like text, about 2:1 with zstd), padded to
-//! the record size. Partition = murmur2(key), as Java's default partitioner, so a mirror that
+//! the record size. Consecutive records take consecutive slices of a 16 MiB pool, so no batch
+//! repeats itself (until 2026-11-25 the slices overlapped, and zstd batches compressed 19:1). Partition = murmur2(key), as Java's default partitioner, so a mirror that
 //! re-partitions by key (MirrorMaker 1) puts every record in the partition it came from.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -18,7 +19,7 @@ use rdkafka::{ClientContext, Offset, TopicPartitionList};
 
 use crate::BenchError;
 
-const FILLER_LEN: usize = 1 << 16;
+const FILLER_LEN: usize = 16 << 20;
 
 fn filler() -> Vec<u8> {
     // xorshift: deterministic, fast, no dependency.
@@ -31,6 +32,12 @@ fn filler() -> Vec<u8> {
             b'a' + (x % 16) as u8
         })
         .collect()
+}
+
+/// Where record `seq`'s filler starts in the pool: right after the previous record's.
+fn filler_offset(seq: u64, size: usize) -> usize {
+    let step = size.saturating_sub(8) as u64;
+    ((seq * step) % (FILLER_LEN - size) as u64) as usize
 }
 
 #[derive(Default)]
@@ -85,16 +92,16 @@ pub fn produce(spec: &ProduceSpec<'_>) -> Result<f64, BenchError> {
         .set("message.timeout.ms", "300000")
         .create_with_context(CountingContext(counter.clone()))
         .map_err(BenchError::kafka("producer"))?;
+    let pool = filler();
     let start = Instant::now();
     let deadline = start + spec.timeout;
-    let pool = filler();
     let mut value = vec![0u8; spec.size];
     for seq in 0..spec.records {
         let key = seq.to_be_bytes();
         let seq_len = spec.size.min(8);
         value[..seq_len].copy_from_slice(&key[..seq_len]);
         if spec.size > 8 {
-            let at = (seq as usize * 131) % (FILLER_LEN - spec.size);
+            let at = filler_offset(seq, spec.size);
             value[8..].copy_from_slice(&pool[at..at + spec.size - 8]);
         }
         let mut record = BaseRecord::to(spec.topic).key(&key[..]).payload(&value[..]);
@@ -255,6 +262,18 @@ mod tests {
         assert_eq!(f.len(), FILLER_LEN);
         assert!(f.iter().all(|b| (b'a'..b'a' + 16).contains(b)));
         assert_ne!(f[..64], f[64..128]);
+    }
+
+    #[test]
+    fn consecutive_records_take_disjoint_filler() {
+        // A producer batch (up to 1 MB) never holds the same filler twice.
+        for size in [100, 1024] {
+            let per_batch = 1_000_000 / size as u64 + 1;
+            for seq in 0..per_batch {
+                let (a, b) = (filler_offset(seq, size), filler_offset(seq + 1, size));
+                assert_eq!(b, a + size - 8, "size {size}, record {seq}");
+            }
+        }
     }
 
     #[test]
