@@ -785,14 +785,30 @@ fn mirror_expecting_denial(consumer: &Path, producer: &Path, topic: &str) -> Run
     run
 }
 
-#[test]
-fn mirror_reader_without_read_on_the_topic_fails_and_commits_nothing() {
-    let s = secure();
-    let topic = unique("secure-noread-t");
-    let group = unique("secure-g");
+/// One missing-ACL case: a one-partition source topic holding `records` records (created on the
+/// target too when `on_target`), and the mirror reader's consumer config for a fresh group. The
+/// name prefixes pick the ACLs that bin/kafka-local grants (or leaves out).
+struct DenialCase {
+    topic: String,
+    group: String,
+    consumer: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+fn denial_case(
+    s: &Secure,
+    topic_prefix: &str,
+    group_prefix: &str,
+    records: usize,
+    on_target: bool,
+) -> DenialCase {
+    let topic = unique(topic_prefix);
+    let group = unique(group_prefix);
     s.create_topic(Side::Source, &topic, 1);
-    s.produce(Side::Source, &topic, 1, 3);
-    s.create_topic(Side::Target, &topic, 1); // so that the first refusal is the READ
+    s.produce(Side::Source, &topic, 1, records);
+    if on_target {
+        s.create_topic(Side::Target, &topic, 1);
+    }
     let dir = tempfile::tempdir().unwrap();
     let consumer = with_extra(
         dir.path(),
@@ -800,65 +816,56 @@ fn mirror_reader_without_read_on_the_topic_fails_and_commits_nothing() {
         "c.properties",
         &[("group.id", &group)],
     );
-    let run = mirror_expecting_denial(&consumer, &s.props("target-mirror-writer"), &topic);
-    assert!(
-        error_line(&run).contains(&topic),
-        "the error should name the topic: {run:?}"
-    );
-    assert!(
-        error_line(&run).to_ascii_lowercase().contains("read"),
-        "the error should name READ: {run:?}"
-    );
-    assert_eq!(s.committed(Side::Source, &group, &topic, 1), vec![None]);
-    assert_eq!(s.high_watermark(Side::Target, &topic, 0), 0);
+    DenialCase {
+        topic,
+        group,
+        consumer,
+        _dir: dir,
+    }
+}
+
+/// The error line names `what` (case-insensitive when `what` is lower case).
+fn assert_error_names(run: &Run, what: &str, meaning: &str) {
+    let line = error_line(run);
+    let found = if what.chars().any(char::is_uppercase) {
+        line.contains(what)
+    } else {
+        line.to_ascii_lowercase().contains(what)
+    };
+    assert!(found, "the error should name {meaning} ({what}): {run:?}");
+}
+
+#[test]
+fn mirror_reader_without_read_on_the_topic_fails_and_commits_nothing() {
+    let s = secure();
+    // On the target too, so that the first refusal is the READ.
+    let c = denial_case(s, "secure-noread-t", "secure-g", 3, true);
+    let run = mirror_expecting_denial(&c.consumer, &s.props("target-mirror-writer"), &c.topic);
+    assert_error_names(&run, &c.topic, "the topic");
+    assert_error_names(&run, "read", "READ");
+    assert_eq!(s.committed(Side::Source, &c.group, &c.topic, 1), vec![None]);
+    assert_eq!(s.high_watermark(Side::Target, &c.topic, 0), 0);
 }
 
 #[test]
 fn mirror_reader_without_read_on_the_group_fails_and_commits_nothing() {
     let s = secure();
-    let topic = unique("secure-nogroup");
-    let group = unique("secure-noread-g");
-    s.create_topic(Side::Source, &topic, 1);
-    s.produce(Side::Source, &topic, 1, 3);
-    s.create_topic(Side::Target, &topic, 1); // so that the first refusal is the group's
-    let dir = tempfile::tempdir().unwrap();
-    let consumer = with_extra(
-        dir.path(),
-        &s.props("source-mirror-reader"),
-        "c.properties",
-        &[("group.id", &group)],
-    );
-    let run = mirror_expecting_denial(&consumer, &s.props("target-mirror-writer"), &topic);
-    assert!(
-        error_line(&run).contains(&group),
-        "the error should name the group: {run:?}"
-    );
-    assert_eq!(s.committed(Side::Source, &group, &topic, 1), vec![None]);
-    assert_eq!(s.high_watermark(Side::Target, &topic, 0), 0);
+    // On the target too, so that the first refusal is the group's.
+    let c = denial_case(s, "secure-nogroup", "secure-noread-g", 3, true);
+    let run = mirror_expecting_denial(&c.consumer, &s.props("target-mirror-writer"), &c.topic);
+    assert_error_names(&run, &c.group, "the group");
+    assert_eq!(s.committed(Side::Source, &c.group, &c.topic, 1), vec![None]);
+    assert_eq!(s.high_watermark(Side::Target, &c.topic, 0), 0);
 }
 
 #[test]
 fn mirror_writer_without_write_fails_and_commits_nothing() {
     let s = secure();
-    let topic = unique("secure-nowrite");
-    let group = unique("secure-g");
-    s.create_topic(Side::Source, &topic, 1);
-    s.produce(Side::Source, &topic, 1, 3);
-    s.create_topic(Side::Target, &topic, 1);
-    let dir = tempfile::tempdir().unwrap();
-    let consumer = with_extra(
-        dir.path(),
-        &s.props("source-mirror-reader"),
-        "c.properties",
-        &[("group.id", &group)],
-    );
-    let run = mirror_expecting_denial(&consumer, &s.props("target-mirror-writer"), &topic);
-    assert!(
-        error_line(&run).contains(&topic),
-        "the error should name the topic: {run:?}"
-    );
-    assert_eq!(s.high_watermark(Side::Target, &topic, 0), 0);
-    let committed = s.committed(Side::Source, &group, &topic, 1);
+    let c = denial_case(s, "secure-nowrite", "secure-g", 3, true);
+    let run = mirror_expecting_denial(&c.consumer, &s.props("target-mirror-writer"), &c.topic);
+    assert_error_names(&run, &c.topic, "the topic");
+    assert_eq!(s.high_watermark(Side::Target, &c.topic, 0), 0);
+    let committed = s.committed(Side::Source, &c.group, &c.topic, 1);
     assert!(
         committed == vec![None] || committed == vec![Some(0)],
         "committed {committed:?} without writing anything"
@@ -868,71 +875,41 @@ fn mirror_writer_without_write_fails_and_commits_nothing() {
 #[test]
 fn mirror_writer_without_create_fails_and_commits_nothing() {
     let s = secure();
-    let topic = unique("secure-nocreate");
-    let group = unique("secure-g");
-    s.create_topic(Side::Source, &topic, 1);
-    s.produce(Side::Source, &topic, 1, 3);
-    let dir = tempfile::tempdir().unwrap();
-    let consumer = with_extra(
-        dir.path(),
-        &s.props("source-mirror-reader"),
-        "c.properties",
-        &[("group.id", &group)],
-    );
-    let run = mirror_expecting_denial(&consumer, &s.props("target-mirror-writer"), &topic);
-    assert!(
-        error_line(&run).contains(&topic),
-        "the error should name the topic: {run:?}"
-    );
-    assert!(
-        error_line(&run).to_ascii_lowercase().contains("creat"),
-        "the error should say create: {run:?}"
-    );
-    assert_eq!(s.partition_count(Side::Target, &topic), None);
-    assert_eq!(s.committed(Side::Source, &group, &topic, 1), vec![None]);
+    let c = denial_case(s, "secure-nocreate", "secure-g", 3, false);
+    let run = mirror_expecting_denial(&c.consumer, &s.props("target-mirror-writer"), &c.topic);
+    assert_error_names(&run, &c.topic, "the topic");
+    assert_error_names(&run, "creat", "create");
+    assert_eq!(s.partition_count(Side::Target, &c.topic), None);
+    assert_eq!(s.committed(Side::Source, &c.group, &c.topic, 1), vec![None]);
 }
 
 #[test]
 fn mirror_reader_without_describe_configs_cannot_create_but_mirrors_into_an_existing_topic() {
     let s = secure();
-    let topic = unique("secure-nodc");
-    let group = unique("secure-g");
-    s.create_topic(Side::Source, &topic, 1);
-    s.produce(Side::Source, &topic, 1, 4);
-    let dir = tempfile::tempdir().unwrap();
-    let consumer = with_extra(
-        dir.path(),
-        &s.props("source-mirror-reader"),
-        "c.properties",
-        &[("group.id", &group)],
-    );
+    let c = denial_case(s, "secure-nodc", "secure-g", 4, false);
     let writer = s.props("target-mirror-writer");
-    let run = mirror_expecting_denial(&consumer, &writer, &topic);
+    let run = mirror_expecting_denial(&c.consumer, &writer, &c.topic);
+    assert_error_names(&run, &c.topic, "the topic");
+    let line = error_line(&run).to_ascii_lowercase();
     assert!(
-        error_line(&run).contains(&topic),
-        "the error should name the topic: {run:?}"
-    );
-    assert!(
-        error_line(&run)
-            .to_ascii_lowercase()
-            .contains("describeconfigs")
-            || error_line(&run)
-                .to_ascii_lowercase()
-                .contains("describe_configs"),
+        line.contains("describeconfigs") || line.contains("describe_configs"),
         "the error should name DescribeConfigs: {run:?}"
     );
-    assert_eq!(s.partition_count(Side::Target, &topic), None);
-    assert_eq!(s.committed(Side::Source, &group, &topic, 1), vec![None]);
+    assert_eq!(s.partition_count(Side::Target, &c.topic), None);
+    assert_eq!(s.committed(Side::Source, &c.group, &c.topic, 1), vec![None]);
 
     // READ and DESCRIBE are enough once the target topic exists.
-    s.create_topic(Side::Target, &topic, 1);
-    let include = topic.clone();
-    let mut args = mirror_args(&consumer, &writer, &include);
+    s.create_topic(Side::Target, &c.topic, 1);
+    let include = c.topic.clone();
+    let mut args = mirror_args(&c.consumer, &writer, &include);
     args.push("--until-caught-up");
     let run = run_tool("kafka-mirror", &args, &[], Duration::from_secs(120));
     assert_eq!(run.code, Some(0), "{run:?}");
-    assert_eq!(s.high_watermark(Side::Target, &topic, 0), 4);
-    assert_eq!(s.committed(Side::Source, &group, &topic, 1), vec![Some(4)]);
+    assert_eq!(s.high_watermark(Side::Target, &c.topic, 0), 4);
+    assert_eq!(
+        s.committed(Side::Source, &c.group, &c.topic, 1),
+        vec![Some(4)]
+    );
 }
 
 #[test]
