@@ -15,9 +15,10 @@
 //! down. Over SASL_SSL without that wait, 3 runs in 150 ended in a segmentation fault at exit.
 
 use std::any::Any;
-use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use cluster_config::teardown;
 
 /// Clients to destroy later. Cloning shares the list.
 #[derive(Clone, Default)]
@@ -39,23 +40,7 @@ impl Retired {
             Ok(mut list) => std::mem::take(&mut *list),
             Err(_) => Vec::new(),
         };
-        // No thread sends: the channel closes when the last one has dropped its client.
-        let (alive, done) = mpsc::channel::<()>();
-        for client in clients {
-            let alive = alive.clone();
-            let spawned = std::thread::Builder::new()
-                .name("client teardown".into())
-                .spawn(move || {
-                    drop(client);
-                    drop(alive);
-                });
-            if let Err(e) = spawned {
-                // No thread (resource limits): the client was destroyed right here, with
-                // the closure.
-                log::debug!("cannot start a teardown thread: {e}");
-            }
-        }
-        Teardown { done }
+        Teardown(teardown::destroy_in_background(clients))
     }
 }
 
@@ -85,28 +70,14 @@ impl<T: Send + 'static> Drop for Held<'_, T> {
 }
 
 /// The background destruction started by [`Retired::destroy_in_background`].
-pub struct Teardown {
-    done: mpsc::Receiver<()>,
-}
+pub struct Teardown(teardown::Teardown);
 
 impl Teardown {
     /// When `condition` holds, waits until every client is destroyed, for at most `limit`.
     pub fn wait_if(self, condition: bool, limit: Duration) {
-        if !condition {
-            return;
+        if condition {
+            self.0.wait(limit);
         }
-        let started = Instant::now();
-        let waited = loop {
-            match self
-                .done
-                .recv_timeout(limit.saturating_sub(started.elapsed()))
-            {
-                Ok(()) => continue,
-                Err(RecvTimeoutError::Disconnected) => break "done",
-                Err(RecvTimeoutError::Timeout) => break "gave up",
-            }
-        };
-        log::debug!("client teardown: {waited} after {:?}", started.elapsed());
     }
 }
 
@@ -114,6 +85,7 @@ impl Teardown {
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Instant;
 
     struct Counted(Arc<AtomicUsize>);
 
