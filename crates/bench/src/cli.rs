@@ -89,6 +89,11 @@ pub struct RunArgs {
     /// Heap (-Xmx) of the MirrorMaker JVMs.
     #[arg(long, default_value = "1g")]
     pub mm_heap: String,
+    /// An extra argument for kafka-mirror (repeatable, in order), to measure a setting against
+    /// the defaults: `--mirror-arg=--queue.size --mirror-arg=50000`. The table then measures
+    /// these settings, not the defaults.
+    #[arg(long, value_name = "ARG", allow_hyphen_values = true)]
+    pub mirror_arg: Vec<String>,
     #[arg(
         long,
         env = "KAFKA_SOURCE_BOOTSTRAP",

@@ -768,7 +768,8 @@ impl CaseCtx<'_> {
                 "--include",
                 &format!("^{}$", self.topic),
                 "--until-caught-up",
-            ]);
+            ])
+            .args(&self.b.args.mirror_arg);
         Ok(cmd)
     }
 

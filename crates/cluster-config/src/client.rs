@@ -207,6 +207,14 @@ impl ClientSettings {
         self.get("bootstrap.servers").unwrap_or("")
     }
 
+    /// The clients use OpenSSL: TLS, or SASL (SCRAM's HMAC), i.e. any `security.protocol` but
+    /// PLAINTEXT. OpenSSL's exit handler must not run while a librdkafka thread still shuts a
+    /// connection down: such a tool waits for its clients' teardown before it exits.
+    pub fn uses_openssl(&self) -> bool {
+        self.get("security.protocol")
+            .is_some_and(|p| !p.trim().eq_ignore_ascii_case("plaintext"))
+    }
+
     /// Warnings from loading (dropped Java-only keys, overridden settings), for the tool to log.
     pub fn warnings(&self) -> &[String] {
         &self.warnings

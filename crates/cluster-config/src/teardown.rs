@@ -32,12 +32,6 @@ pub fn destroy_in_background(clients: Vec<Box<dyn Any + Send>>) -> Teardown {
     Teardown { done }
 }
 
-/// Destroys every client side by side and waits until all are gone, up to `limit`; past it,
-/// the rest are left to the process exit.
-pub fn destroy_together(clients: Vec<Box<dyn Any + Send>>, limit: Duration) {
-    destroy_in_background(clients).wait(limit);
-}
-
 /// The background destruction started by [`destroy_in_background`].
 pub struct Teardown {
     done: mpsc::Receiver<()>,
@@ -126,7 +120,7 @@ mod tests {
                 release.store(true, Ordering::SeqCst);
             })
         };
-        destroy_together(list, Duration::from_secs(30));
+        destroy_in_background(list).wait(Duration::from_secs(30));
         releaser.join().unwrap();
         assert_eq!(most.load(Ordering::SeqCst), 4, "not destroyed side by side");
         assert_eq!(
@@ -140,7 +134,7 @@ mod tests {
     fn stops_waiting_at_the_limit() {
         let release = Arc::new(AtomicBool::new(false));
         let (list, [_, dropped]) = clients(1, &release);
-        destroy_together(list, Duration::from_millis(20));
+        destroy_in_background(list).wait(Duration::from_millis(20));
         assert_eq!(dropped.load(Ordering::SeqCst), 0, "waited past the limit");
         release.store(true, Ordering::SeqCst);
     }

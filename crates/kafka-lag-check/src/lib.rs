@@ -230,16 +230,8 @@ pub fn check(query: &Query) -> Result<report::Report, Error> {
         .min(Duration::from_secs(1));
     retired
         .destroy_in_background()
-        .wait_if(uses_openssl(&query.client), left);
+        .wait_if(query.client.uses_openssl(), left);
     result
-}
-
-/// The clients use OpenSSL: TLS, or SASL (SCRAM's HMAC), i.e. any `security.protocol` but
-/// PLAINTEXT.
-fn uses_openssl(client: &cluster_config::ClientSettings) -> bool {
-    client
-        .get("security.protocol")
-        .is_some_and(|p| !p.trim().eq_ignore_ascii_case("plaintext"))
 }
 
 /// The whole tool; `main.rs` only calls this.
@@ -425,7 +417,7 @@ mod tests {
         let q = parse(&["--bootstrap-server", "h:1", "-g", "g"]).unwrap();
         assert_eq!(q.client.get("reconnect.backoff.ms"), Some("10"));
         assert_eq!(q.client.get("socket.nagle.disable"), Some("true"));
-        assert!(!uses_openssl(&q.client));
+        assert!(!q.client.uses_openssl());
         let q = parse(&[
             "--bootstrap-server",
             "h:1",
@@ -442,7 +434,7 @@ mod tests {
             Some("250"),
             "the user's wins"
         );
-        assert!(uses_openssl(&q.client));
+        assert!(q.client.uses_openssl());
         let q = parse(&[
             "--bootstrap-server",
             "h:1",
@@ -452,7 +444,7 @@ mod tests {
             "security.protocol=plaintext",
         ])
         .unwrap();
-        assert!(!uses_openssl(&q.client));
+        assert!(!q.client.uses_openssl());
     }
 
     #[test]

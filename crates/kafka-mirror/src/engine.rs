@@ -842,8 +842,14 @@ fn commit(
         Ok(()) => {
             shared.metrics.commit_done(started.elapsed());
             for (s, offset) in advanced {
-                log::debug!("committed {} [{}] at {offset}", s.topic.name, s.partition);
-                s.tracker().mark_committed(offset);
+                let mut tracker = s.tracker();
+                log::debug!(
+                    "committed {} [{}] at {offset} ({} in flight)",
+                    s.topic.name,
+                    s.partition,
+                    tracker.in_flight()
+                );
+                tracker.mark_committed(offset);
             }
             shared.committed.notify_one();
             Ok(())
@@ -873,6 +879,9 @@ pub struct ConsumerLoop {
     pub consumer: MirrorConsumer,
     pub producers: Arc<Vec<MirrorProducer>>,
     pub commit_interval: Duration,
+    /// How long a poll waits when there is nothing to fetch: also how late a drained loop
+    /// notices a stop, and commits what was acknowledged since its last poll.
+    pub idle_poll: Duration,
     pub cache: StateCache,
     /// For error lines that name what the source refused.
     pub group_id: String,
@@ -981,11 +990,15 @@ impl ConsumerLoop {
                     let _ = self.consumer.resume(&assignment);
                 }
             }
-            let timeout = if reserved { 100 } else { 20 };
+            let timeout = if reserved {
+                self.idle_poll
+            } else {
+                Duration::from_millis(20)
+            };
             if reserved {
                 shared.polling.fetch_add(1, Ordering::AcqRel);
             }
-            let polled = self.consumer.poll(Duration::from_millis(timeout));
+            let polled = self.consumer.poll(timeout);
             if reserved {
                 shared.polling.fetch_sub(1, Ordering::AcqRel);
             }
@@ -1359,8 +1372,19 @@ impl Drop for ConsumerLoop {
             .closing
             .store(true, Ordering::Release);
         self.pause_fetching();
+        // The close rust-rdkafka's drop would do, with short polls: its own polls last 100 ms
+        // each, and the last one usually waits out its whole timeout after the group is left.
+        // Its drop then finds the consumer closed (a second close is a no-op in librdkafka).
+        if self.consumer.close_queue().is_ok() {
+            while !self.consumer.closed() {
+                let _ = self.consumer.poll(CLOSE_POLL);
+            }
+        }
     }
 }
+
+/// The poll timeout while the consumer closes.
+const CLOSE_POLL: Duration = Duration::from_millis(5);
 
 /// Flushes every producer until `deadline`; what is still queued then is purged (and stays
 /// uncommitted).

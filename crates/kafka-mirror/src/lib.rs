@@ -76,13 +76,40 @@ pub fn main_with_args(args: impl IntoIterator<Item = OsString>) -> u8 {
             return code::USAGE;
         }
     };
-    match run(&cli) {
+    // Everything is committed and flushed when `mirror` returns: the process leaves without
+    // waiting for its clients' teardown, except over OpenSSL (see `Finished::openssl`).
+    let result = match mirror(&cli) {
+        Ok(finished) => {
+            if finished.openssl {
+                finished.teardown.wait(TEARDOWN_LIMIT);
+            }
+            finished.result
+        }
+        Err(e) => Err(e),
+    };
+    match result {
         Ok(()) => code::OK,
         Err(e) => {
             eprintln!("kafka-mirror: error: {e}");
             e.exit_code()
         }
     }
+}
+
+/// How long a teardown is waited for at most; past it the rest is left to the process exit.
+const TEARDOWN_LIMIT: Duration = Duration::from_secs(5);
+
+/// A run that has stopped: every record acknowledged was committed, the consumers have left
+/// their groups, the producers are flushed. Only the clients' destruction is left.
+struct Finished {
+    result: Result<(), MirrorError>,
+    /// The producers and admin clients being destroyed side by side, in the background:
+    /// rust-rdkafka waits up to 100 ms in each one's polling thread, and the producers'
+    /// contexts hold the single-record producer and the shared state (so those go after).
+    teardown: cluster_config::teardown::Teardown,
+    /// A client uses OpenSSL, whose exit handler must not run while a librdkafka thread still
+    /// shuts a connection down (cluster_config::ClientSettings::uses_openssl).
+    openssl: bool,
 }
 
 /// clap's message without its usage block, on one line.
@@ -96,8 +123,16 @@ fn one_line(text: &str) -> String {
     lines.join(" ").trim_start_matches("error: ").to_string()
 }
 
-/// Runs the mirror until a signal, --until-caught-up's end, or a failure.
+/// Runs the mirror until a signal, --until-caught-up's end, or a failure, and destroys its
+/// clients.
 pub fn run(cli: &Cli) -> Result<(), MirrorError> {
+    let finished = mirror(cli)?;
+    finished.teardown.wait(TEARDOWN_LIMIT);
+    finished.result
+}
+
+fn mirror(cli: &Cli) -> Result<Finished, MirrorError> {
+    let started = Instant::now();
     let settings = MirrorSettings::from_cli(cli).map_err(usage)?;
     for w in &settings.warnings {
         log::warn!("{w}");
@@ -173,23 +208,13 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
         .collect::<Result<Vec<AdminClient<ToolContext>>, _>>()
         .map_err(usage)?;
 
+    log::debug!("start-up: clients created after {:?}", started.elapsed());
     // Reachable, all of them, within a bounded time.
-    runtime.block_on(async {
-        let mut checks = Vec::new();
-        for s in settings
-            .sources
-            .iter()
-            .map(|s| &s.settings)
-            .chain([&settings.target])
-        {
-            checks.push(s.check_reachable(settings.connect_timeout));
-        }
-        for r in futures::future::join_all(checks).await {
-            r.map_err(failure)?;
-        }
-        Ok::<(), MirrorError>(())
-    })?;
+    runtime
+        .block_on(shared.preparer.check_reachable(settings.connect_timeout))
+        .map_err(failure)?;
 
+    log::debug!("start-up: clusters reachable after {:?}", started.elapsed());
     // The topics to mirror, with their target topics ready, before anything is consumed.
     let mut known: Vec<TopicPartitions> = Vec::new();
     for cluster in 0..settings.sources.len() {
@@ -219,6 +244,10 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
         known.push(topics);
     }
 
+    log::debug!(
+        "start-up: target topics ready after {:?}",
+        started.elapsed()
+    );
     // Batches the target topics always accept: a batch the broker rejects as a whole is
     // re-sent one record at a time, after later records (see engine::MirrorProducerContext).
     let mut batch_size = settings.batch_size();
@@ -240,6 +269,7 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
     shared.preparer.set_batch_size(batch_size);
     let producers = Arc::new(producers);
 
+    log::debug!("start-up: batch.size known after {:?}", started.elapsed());
     let mut ends = Vec::new();
     if settings.until_caught_up {
         for (cluster, source) in settings.sources.iter().enumerate() {
@@ -256,6 +286,7 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
         }
     }
 
+    log::debug!("start-up: end offsets known after {:?}", started.elapsed());
     if let Some(addr) = settings.metrics_addr {
         let bound = runtime
             .block_on(metrics::serve(Arc::clone(&shared), addr))
@@ -265,17 +296,21 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
 
     runtime.spawn(handle_signals(Arc::clone(&shared)));
 
+    // The caught-up check's offset readers: destroyed with the other clients at the end (a
+    // consumer with a group id waits up to 100 ms in its drop), not when the check ends.
+    let mut readers = Vec::new();
     if settings.until_caught_up {
         let shared = Arc::clone(&shared);
-        let readers = settings
+        readers = settings
             .sources
             .iter()
             .map(|s| caught_up::offset_reader(&s.settings).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(failure)?;
+        let task_readers = readers.clone();
         let timeout = settings.connect_timeout;
         runtime.spawn(async move {
-            watch_caught_up(shared, readers, ends, timeout).await;
+            watch_caught_up(shared, task_readers, ends, timeout).await;
         });
     }
 
@@ -287,6 +322,7 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
             consumer,
             producers: Arc::clone(&producers),
             commit_interval: settings.effective_commit_interval(),
+            idle_poll: settings.idle_poll(),
             cache: Default::default(),
             group_id: settings.sources[cluster].group_id.clone(),
             principal: settings.sources[cluster]
@@ -334,27 +370,34 @@ pub fn run(cli: &Cli) -> Result<(), MirrorError> {
     log::debug!("shutdown: producers flushed");
     let _ = watcher.join();
     let _ = reporter.join();
+    log::debug!("shutdown: threads joined");
     runtime.shutdown_timeout(Duration::from_secs(1));
+    log::debug!("shutdown: runtime stopped");
     let result = match shared.stop_reason() {
         None | Some(Stop::Signal) | Some(Stop::CaughtUp) => Ok(()),
         Some(Stop::SendFailed(line)) => Err(MirrorError::SendFailed(line)),
         Some(Stop::Fatal(line)) => Err(MirrorError::Failure(line)),
     };
+    let openssl = settings
+        .sources
+        .iter()
+        .map(|s| &s.settings)
+        .chain([&settings.target])
+        .any(|s| s.uses_openssl());
     // Nothing is in flight and the consumers have left their groups: what is left is
-    // destroying the producers and admin clients, 40 to 250 ms apiece one after the other
-    // (cluster_config::teardown); side by side, as far as their shared parts allow (the
-    // producers' contexts hold `single` and `shared`).
-    cluster_config::teardown::destroy_together(
-        vec![
-            Box::new(producers),
-            Box::new(single),
-            Box::new(admins),
-            Box::new(shared),
-        ],
-        Duration::from_secs(5),
-    );
-    log::debug!("shutdown: clients destroyed");
-    result
+    // destroying the producers and admin clients (see `Finished::teardown`).
+    let teardown = cluster_config::teardown::destroy_in_background(vec![
+        Box::new(producers),
+        Box::new(single),
+        Box::new(admins),
+        Box::new(readers),
+        Box::new(shared),
+    ]);
+    Ok(Finished {
+        result,
+        teardown,
+        openssl,
+    })
 }
 
 /// SIGINT/SIGTERM: stop fetching, flush, commit, exit 0. A second one exits at once (nothing

@@ -14,6 +14,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use cluster_config::{ClientSettings, Error, ToolContext, TopicFilter};
+use kafka_topic_sync::compare::Admin;
 use rdkafka::admin::AdminClient;
 
 use crate::cli::PartitionMode;
@@ -103,9 +104,9 @@ pub fn list_topics(
 pub struct Preparer {
     sources: Vec<ClientSettings>,
     source_labels: Vec<String>,
-    source_admins: Vec<AdminClient<ToolContext>>,
+    source_admins: Vec<Admin>,
     target: ClientSettings,
-    target_admin: AdminClient<ToolContext>,
+    target_admin: Admin,
     create: bool,
     mode: PartitionMode,
     timeout: Duration,
@@ -139,13 +140,13 @@ impl Preparer {
     ) -> Result<Self, Error> {
         let source_admins = sources
             .iter()
-            .map(|(_, s)| s.admin())
+            .map(|(_, s)| kafka_topic_sync::compare::admin(s))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(Self {
             source_labels: sources.iter().map(|(l, _)| l.clone()).collect(),
             sources: sources.into_iter().map(|(_, s)| s).collect(),
             source_admins,
-            target_admin: target.admin()?,
+            target_admin: kafka_topic_sync::compare::admin(&target)?,
             target,
             create,
             mode,
@@ -154,6 +155,28 @@ impl Preparer {
             busy: Mutex::new(()),
             batch_size: AtomicI64::new(0),
         })
+    }
+
+    /// Every cluster answers a metadata request within `timeout`; the error names the first
+    /// that does not. Asked through the admin clients kept for later calls, whose connections
+    /// the topic listing and preparation then reuse.
+    pub async fn check_reachable(&self, timeout: Duration) -> Result<(), Error> {
+        let clusters = self
+            .source_admins
+            .iter()
+            .zip(&self.sources)
+            .chain([(&self.target_admin, &self.target)]);
+        let checks = clusters.map(|(admin, settings)| {
+            let (admin, settings) = (Arc::clone(admin), settings.clone());
+            tokio::task::spawn_blocking(move || match admin.inner().fetch_metadata(None, timeout) {
+                Ok(_) => Ok(()),
+                Err(e) => Err(settings.unreachable(admin.inner().context(), timeout, &e)),
+            })
+        });
+        for check in futures::future::join_all(checks).await {
+            check.map_err(|e| Error::Usage(format!("reachability check panicked: {e}")))??;
+        }
+        Ok(())
     }
 
     /// Records the producers' batch.size (see [`max_message_bytes`](Self::max_message_bytes)).
@@ -231,9 +254,15 @@ impl Preparer {
         let _one_at_a_time = self.busy.lock().unwrap_or_else(|e| e.into_inner());
         if self.create {
             let names: Vec<String> = wanted.keys().cloned().collect();
-            let outcomes = self.runtime.block_on(kafka_topic_sync::ensure_topics(
-                &self.sources[cluster],
-                &self.target,
+            let outcomes = self.runtime.block_on(kafka_topic_sync::ensure_topics_with(
+                kafka_topic_sync::Cluster {
+                    admin: &self.source_admins[cluster],
+                    settings: &self.sources[cluster],
+                },
+                kafka_topic_sync::Cluster {
+                    admin: &self.target_admin,
+                    settings: &self.target,
+                },
                 &names,
                 self.timeout,
             ))?;

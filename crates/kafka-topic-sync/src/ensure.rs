@@ -64,6 +64,47 @@ pub async fn ensure_topics(
     topics: &[String],
     timeout: Duration,
 ) -> Result<Vec<EnsureOutcome>, Error> {
+    let src_admin = compare::admin(source)?;
+    let tgt_admin = compare::admin(target)?;
+    let outcome = ensure_topics_with(
+        Cluster {
+            admin: &src_admin,
+            settings: source,
+        },
+        Cluster {
+            admin: &tgt_admin,
+            settings: target,
+        },
+        topics,
+        timeout,
+    )
+    .await;
+    // rust-rdkafka's AdminClient drop waits up to 100 ms for its polling thread: not on the
+    // caller's path.
+    drop(cluster_config::teardown::destroy_in_background(vec![
+        Box::new(src_admin),
+        Box::new(tgt_admin),
+    ]));
+    outcome
+}
+
+/// A cluster with an admin client for it, for a caller that keeps its clients between calls.
+#[derive(Clone, Copy)]
+pub struct Cluster<'a> {
+    pub admin: &'a compare::Admin,
+    pub settings: &'a ClientSettings,
+}
+
+/// [`ensure_topics`] with the caller's admin clients (kafka-mirror calls it at start and for
+/// every new topic: clients of its own would each cost a connection and a teardown).
+pub async fn ensure_topics_with(
+    source: Cluster<'_>,
+    target: Cluster<'_>,
+    topics: &[String],
+    timeout: Duration,
+) -> Result<Vec<EnsureOutcome>, Error> {
+    let (src_admin, source) = (source.admin, source.settings);
+    let (tgt_admin, target) = (target.admin, target.settings);
     let mut seen = std::collections::HashSet::new();
     let names: Vec<String> = topics
         .iter()
@@ -73,11 +114,9 @@ pub async fn ensure_topics(
     if names.is_empty() {
         return Ok(Vec::new());
     }
-    let src_admin = compare::admin(source)?;
-    let tgt_admin = compare::admin(target)?;
     let (src_topology, tgt_topology) = tokio::try_join!(
-        compare::fetch_topology(&src_admin, source, timeout),
-        compare::fetch_topology(&tgt_admin, target, timeout)
+        compare::fetch_topology(src_admin, source, timeout),
+        compare::fetch_topology(tgt_admin, target, timeout)
     )?;
 
     let mut outcomes: Vec<Option<EnsureAction>> = vec![None; names.len()];
@@ -100,7 +139,7 @@ pub async fn ensure_topics(
 
     // Creations carry the source's overrides.
     let create_names: Vec<String> = to_create.iter().map(|(i, _)| names[*i].clone()).collect();
-    let configs = compare::describe_configs(&src_admin, &create_names, timeout).await?;
+    let configs = compare::describe_configs(src_admin, &create_names, timeout).await?;
     let ignore = IgnoreList::default();
     let mut specs = Vec::new();
     let mut spec_index = Vec::new();
@@ -129,7 +168,7 @@ pub async fn ensure_topics(
         });
         spec_index.push(*i);
     }
-    let created = actions::create_topics(&tgt_admin, &specs, timeout).await?;
+    let created = actions::create_topics(tgt_admin, &specs, timeout).await?;
     for ((spec, i), (_, outcome)) in specs.iter().zip(&spec_index).zip(created) {
         outcomes[*i] = Some(match outcome {
             TopicOutcome::Done => EnsureAction::Created {
@@ -147,7 +186,7 @@ pub async fn ensure_topics(
         .iter()
         .map(|(i, _, to)| (names[*i].clone(), *to))
         .collect();
-    let extended = actions::add_partitions(&tgt_admin, &changes, timeout).await?;
+    let extended = actions::add_partitions(tgt_admin, &changes, timeout).await?;
     let mut recheck = Vec::new();
     for ((i, from, to), (_, outcome)) in to_extend.iter().zip(extended) {
         outcomes[*i] = Some(match outcome {
@@ -171,7 +210,7 @@ pub async fn ensure_topics(
     // controller refused us, so look again for a little while.
     let deadline = tokio::time::Instant::now() + RECHECK_FOR.min(timeout);
     while !recheck.is_empty() {
-        let now = compare::fetch_topology(&tgt_admin, target, timeout).await?;
+        let now = compare::fetch_topology(tgt_admin, target, timeout).await?;
         recheck.retain(|(i, to)| {
             let done = now
                 .topics
@@ -200,7 +239,7 @@ pub async fn ensure_topics(
                 .map(|l| (n.clone(), l.partitions))
         })
         .collect();
-    let invisible = actions::wait_until_visible(&tgt_admin, target, &expected, timeout).await?;
+    let invisible = actions::wait_until_visible(tgt_admin, target, &expected, timeout).await?;
     for name in invisible {
         log::warn!(
             "topic '{name}': the target's metadata does not show all its partitions yet after {}",

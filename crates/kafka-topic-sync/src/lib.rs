@@ -15,6 +15,6 @@ pub mod ignore;
 pub mod plan;
 pub mod tool;
 
-pub use ensure::{ensure_topics, EnsureAction, EnsureOutcome};
+pub use ensure::{ensure_topics, ensure_topics_with, Cluster, EnsureAction, EnsureOutcome};
 pub use ignore::{IgnoreList, DEFAULT_IGNORED_CONFIGS};
 pub use tool::{main, run, Cli};
