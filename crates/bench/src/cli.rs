@@ -89,6 +89,11 @@ pub struct RunArgs {
     /// Heap (-Xmx) of the MirrorMaker JVMs.
     #[arg(long, default_value = "1g")]
     pub mm_heap: String,
+    /// Runs of kafka-mirror and of the two limit clients per case, interleaved (round 1: each
+    /// tool once, round 2: ...); the table shows each tool's median run by seconds and the JSON
+    /// every run's seconds (`runs_s`). The MirrorMakers run once. An odd N is best.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=9))]
+    pub repeat: u32,
     /// An extra argument for kafka-mirror (repeatable, in order), to measure a setting against
     /// the defaults: `--mirror-arg=--queue.size --mirror-arg=50000`. The table then measures
     /// these settings, not the defaults.

@@ -18,7 +18,7 @@ use crate::cli::RunArgs;
 use crate::kafka::Cluster;
 use crate::load::{self, ConsumeSpec, Consumed, ProduceSpec};
 use crate::measure::{MeasuredProcess, ProcessCost};
-use crate::report::{self, CaseResult, NotAvailable, Report};
+use crate::report::{self, median_run, CaseResult, NotAvailable, Report};
 use crate::BenchError;
 
 pub const PARTITIONS: i32 = 8;
@@ -229,6 +229,18 @@ pub fn run(args: RunArgs) -> Result<ExitCode, BenchError> {
 
 fn print_report(r: &Report) {
     println!("{}", report::case_table(&r.cases, &r.not_available));
+    if let Some(n) = r
+        .cases
+        .iter()
+        .map(|c| c.runs_s.len())
+        .max()
+        .filter(|n| *n > 1)
+    {
+        println!(
+            "{}: the median run of {n}, interleaved (every run's seconds: runs_s in the JSON)",
+            REPEATED.join(", ")
+        );
+    }
     println!();
     let mut side = String::new();
     if let Some(one) = r.lag_check.get("one_group") {
@@ -394,7 +406,42 @@ fn run_case(
         source_counts: &source_counts,
     };
     let mut reference: Option<Consumed> = None;
-    for tool in tools {
+    let rounds = b.args.repeat.max(1) as usize;
+    let mut runs: Vec<(&str, Vec<CaseResult>)> = Vec::new();
+    for round in 0..rounds {
+        for &tool in &tools {
+            if round > 0 && !REPEATED.contains(&tool) {
+                continue;
+            }
+            if round > 0 && !runs.iter().any(|(t, _)| *t == tool) {
+                continue; // not available: said once, in round 1
+            }
+            let Some(r) = run_tool(&ctx, tool, round, &mut reference, not_available) else {
+                continue;
+            };
+            match runs.iter_mut().find(|(t, _)| *t == tool) {
+                Some((_, list)) => list.push(r),
+                None => runs.push((tool, vec![r])),
+            }
+        }
+    }
+    out.extend(runs.into_iter().filter_map(|(_, list)| median_run(list)));
+    b.source.delete_topics(&[topic]);
+}
+
+/// The tools `--repeat` runs more than once (the MirrorMakers take half a minute a run).
+const REPEATED: [&str; 3] = ["limit-consume", "limit-produce", "kafka-mirror"];
+
+/// One run of `tool` on the case (`round` counts from 0); `None` if it is not available.
+fn run_tool(
+    ctx: &CaseCtx<'_>,
+    tool: &str,
+    round: usize,
+    reference: &mut Option<Consumed>,
+    not_available: &mut Vec<NotAvailable>,
+) -> Option<CaseResult> {
+    let (b, case, topic) = (ctx.b, ctx.case, ctx.topic);
+    {
         let binary = match tool {
             "kafka-mirror" => Some("kafka-mirror"),
             _ => None,
@@ -410,25 +457,30 @@ fn run_case(
                 tool: tool.into(),
                 reason: reason.clone(),
             });
-            continue;
+            return None;
         }
         if tool != "limit-consume" && tool != "limit-produce" && reference.is_none() {
             // The mirrors' output is compared with what the source holds.
-            match ctx.consume_in_process(&b.source.bootstrap, &topic) {
-                Ok(c) => reference = Some(c),
+            match ctx.consume_in_process(&b.source.bootstrap, topic) {
+                Ok(c) => *reference = Some(c),
                 Err(e) => progress(format!("{}: reading the source failed: {e}", case.name)),
             }
         }
-        progress(format!("{}: {tool}: running", case.name));
+        let of = if ctx.b.args.repeat > 1 {
+            format!(" (run {} of {})", round + 1, ctx.b.args.repeat)
+        } else {
+            String::new()
+        };
+        progress(format!("{}: {tool}: running{of}", case.name));
         let result = match tool {
             "limit-consume" => ctx.limit_consume().map(|(r, consumed)| {
                 if r.verified {
-                    reference = Some(consumed);
+                    *reference = Some(consumed);
                 }
                 r
             }),
             "limit-produce" => ctx.limit_produce(),
-            mirror => ctx.mirror(mirror, reference.as_ref()),
+            mirror => ctx.mirror(mirror, round, reference.as_ref()),
         };
         let r = result.unwrap_or_else(|e| ctx.broken(tool, e.to_string()));
         progress(format!(
@@ -442,9 +494,8 @@ fn run_case(
             r.verified,
             r.error.as_ref().map_or(String::new(), |e| format!(" ({e})"))
         ));
-        out.push(r);
+        Some(r)
     }
-    b.source.delete_topics(&[topic]);
 }
 
 struct CaseCtx<'a> {
@@ -486,6 +537,7 @@ impl CaseCtx<'_> {
             first_to_last_s: None,
             throughput_vs_kafka_mirror: None,
             error: None,
+            runs_s: Vec::new(),
         }
     }
 
@@ -503,6 +555,7 @@ impl CaseCtx<'_> {
             first_to_last_s: None,
             throughput_vs_kafka_mirror: None,
             error: Some(error),
+            runs_s: Vec::new(),
         }
     }
 
@@ -609,11 +662,26 @@ impl CaseCtx<'_> {
         outcome
     }
 
-    fn mirror(&self, tool: &str, reference: Option<&Consumed>) -> Result<CaseResult, BenchError> {
+    fn mirror(
+        &self,
+        tool: &str,
+        run: usize,
+        reference: Option<&Consumed>,
+    ) -> Result<CaseResult, BenchError> {
         self.b
             .target
             .create_topics(&[self.topic.to_string()], PARTITIONS, &[])?;
-        let group = format!("bench-{}-{}-{tool}", self.b.run_id, self.case.name);
+        // A group of its own per run: nothing committed by an earlier run is ever resumed.
+        let group = format!(
+            "bench-{}-{}-{tool}{}",
+            self.b.run_id,
+            self.case.name,
+            if run > 0 {
+                format!("-{run}")
+            } else {
+                String::new()
+            }
+        );
         let case_no = CASES
             .iter()
             .position(|c| c.name == self.case.name)

@@ -28,6 +28,28 @@ pub struct CaseResult {
     /// Why verification failed or the run broke.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// With `--repeat N`: the seconds of each run, in order; this result is the median one.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub runs_s: Vec<f64>,
+}
+
+/// The median run of `runs` by seconds (the lower of the two middle ones for an even count),
+/// with every run's seconds in `runs_s`; a run that failed verification wins, so that a
+/// failure is never hidden behind the others.
+pub fn median_run(mut runs: Vec<CaseResult>) -> Option<CaseResult> {
+    let seconds: Vec<f64> = runs.iter().map(|r| r.seconds).collect();
+    let mut pick = match runs.iter().position(|r| !r.verified) {
+        Some(failed) => runs.swap_remove(failed),
+        None => {
+            runs.sort_by(|a, b| a.seconds.total_cmp(&b.seconds));
+            let middle = runs.len().checked_sub(1)? / 2;
+            runs.swap_remove(middle)
+        }
+    };
+    if seconds.len() > 1 {
+        pick.runs_s = seconds;
+    }
+    Some(pick)
 }
 
 impl CaseResult {
@@ -258,7 +280,27 @@ mod tests {
             first_to_last_s: None,
             throughput_vs_kafka_mirror: None,
             error: None,
+            runs_s: Vec::new(),
         }
+    }
+
+    #[test]
+    fn the_median_run_is_kept_and_a_failed_run_is_never_hidden() {
+        let runs: Vec<CaseResult> = [2000.0, 1000.0, 4000.0]
+            .iter()
+            .map(|rps| case("kafka-mirror", *rps, 1.0, 30.0))
+            .collect();
+        let median = median_run(runs.clone()).unwrap();
+        assert_eq!(median.records_per_s, 2000.0);
+        assert_eq!(median.runs_s, vec![0.5, 1.0, 0.25]);
+        let mut with_failure = runs;
+        with_failure[2].verified = false;
+        let picked = median_run(with_failure).unwrap();
+        assert!(!picked.verified);
+        assert_eq!(picked.records_per_s, 4000.0);
+        let single = median_run(vec![case("kafka-mirror", 1000.0, 1.0, 30.0)]).unwrap();
+        assert!(single.runs_s.is_empty(), "one run: no list of runs");
+        assert!(median_run(Vec::new()).is_none());
     }
 
     #[test]
