@@ -998,7 +998,13 @@ impl ConsumerLoop {
             if reserved {
                 shared.polling.fetch_add(1, Ordering::AcqRel);
             }
-            let polled = self.consumer.poll(timeout);
+            // A poll that may wait makes librdkafka read the clock (on top of rust-rdkafka's
+            // own read) for every record; one that may not, does not: with records queued,
+            // which is the busy case, the first poll returns one.
+            let polled = match self.consumer.poll(Duration::ZERO) {
+                None => self.consumer.poll(timeout),
+                found => found,
+            };
             if reserved {
                 shared.polling.fetch_sub(1, Ordering::AcqRel);
             }
