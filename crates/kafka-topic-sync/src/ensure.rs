@@ -79,12 +79,16 @@ pub async fn ensure_topics(
         timeout,
     )
     .await;
-    // rust-rdkafka's AdminClient drop waits up to 100 ms for its polling thread: not on the
-    // caller's path.
-    drop(cluster_config::teardown::destroy_in_background(vec![
+    // rust-rdkafka's AdminClient drop waits up to 100 ms for its polling thread: both side by
+    // side, off the caller's path unless a client uses OpenSSL (a process that exits while a
+    // librdkafka thread still shuts a TLS connection down can crash in OpenSSL's exit handler).
+    let teardown = cluster_config::teardown::destroy_in_background(vec![
         Box::new(src_admin),
         Box::new(tgt_admin),
-    ]));
+    ]);
+    if source.uses_openssl() || target.uses_openssl() {
+        teardown.wait(Duration::from_secs(5));
+    }
     outcome
 }
 
