@@ -338,7 +338,6 @@ fn machine_info(b: &Bench) -> Value {
     })
 }
 
-/// Seconds allowed for one tool to copy `bytes`: generous (2 MB/s) but bounded.
 /// Records written to and read back from each cluster before the first case.
 const WARM_UP_RECORDS: u64 = 300_000;
 
@@ -375,6 +374,7 @@ fn warm_up_brokers(b: &Bench, topic: &str) -> Result<(), BenchError> {
     Ok(())
 }
 
+/// Seconds allowed for one tool to copy `bytes`: generous (2 MB/s) but bounded.
 fn copy_timeout(bytes: u64) -> Duration {
     Duration::from_secs(90 + bytes / 2_000_000)
 }
@@ -478,61 +478,59 @@ fn run_tool(
     not_available: &mut Vec<NotAvailable>,
 ) -> Option<CaseResult> {
     let (b, case, topic) = (ctx.b, ctx.case, ctx.topic);
+    let binary = match tool {
+        "kafka-mirror" => Some("kafka-mirror"),
+        _ => None,
+    };
+    if let Some(reason) = b
+        .unavailable
+        .get(tool)
+        .or_else(|| binary.and_then(|n| b.unavailable.get(n)))
     {
-        let binary = match tool {
-            "kafka-mirror" => Some("kafka-mirror"),
-            _ => None,
-        };
-        if let Some(reason) = b
-            .unavailable
-            .get(tool)
-            .or_else(|| binary.and_then(|n| b.unavailable.get(n)))
-        {
-            progress(format!("{}: {tool}: not available: {reason}", case.name));
-            not_available.push(NotAvailable {
-                case: case.name.into(),
-                tool: tool.into(),
-                reason: reason.clone(),
-            });
-            return None;
-        }
-        if tool != "limit-consume" && tool != "limit-produce" && reference.is_none() {
-            // The mirrors' output is compared with what the source holds.
-            match ctx.consume_in_process(&b.source.bootstrap, topic) {
-                Ok(c) => *reference = Some(c),
-                Err(e) => progress(format!("{}: reading the source failed: {e}", case.name)),
-            }
-        }
-        let of = if ctx.b.args.repeat > 1 {
-            format!(" (run {} of {})", round + 1, ctx.b.args.repeat)
-        } else {
-            String::new()
-        };
-        progress(format!("{}: {tool}: running{of}", case.name));
-        let result = match tool {
-            "limit-consume" => ctx.limit_consume().map(|(r, consumed)| {
-                if r.verified {
-                    *reference = Some(consumed);
-                }
-                r
-            }),
-            "limit-produce" => ctx.limit_produce(),
-            mirror => ctx.mirror(mirror, round, reference.as_ref()),
-        };
-        let r = result.unwrap_or_else(|e| ctx.broken(tool, e.to_string()));
-        progress(format!(
-            "{}: {tool}: {:.2} s, {:.0} records/s, {:.1} MB/s, {:.2} CPU s, {:.0} MB peak RSS, verified {}{}",
-            case.name,
-            r.seconds,
-            r.records_per_s,
-            r.mb_per_s,
-            r.cpu_s,
-            r.peak_rss_mb,
-            r.verified,
-            r.error.as_ref().map_or(String::new(), |e| format!(" ({e})"))
-        ));
-        Some(r)
+        progress(format!("{}: {tool}: not available: {reason}", case.name));
+        not_available.push(NotAvailable {
+            case: case.name.into(),
+            tool: tool.into(),
+            reason: reason.clone(),
+        });
+        return None;
     }
+    if tool != "limit-consume" && tool != "limit-produce" && reference.is_none() {
+        // The mirrors' output is compared with what the source holds.
+        match ctx.consume_in_process(&b.source.bootstrap, topic) {
+            Ok(c) => *reference = Some(c),
+            Err(e) => progress(format!("{}: reading the source failed: {e}", case.name)),
+        }
+    }
+    let of = if ctx.b.args.repeat > 1 {
+        format!(" (run {} of {})", round + 1, ctx.b.args.repeat)
+    } else {
+        String::new()
+    };
+    progress(format!("{}: {tool}: running{of}", case.name));
+    let result = match tool {
+        "limit-consume" => ctx.limit_consume().map(|(r, consumed)| {
+            if r.verified {
+                *reference = Some(consumed);
+            }
+            r
+        }),
+        "limit-produce" => ctx.limit_produce(),
+        mirror => ctx.mirror(mirror, round, reference.as_ref()),
+    };
+    let r = result.unwrap_or_else(|e| ctx.broken(tool, e.to_string()));
+    progress(format!(
+        "{}: {tool}: {:.2} s, {:.0} records/s, {:.1} MB/s, {:.2} CPU s, {:.0} MB peak RSS, verified {}{}",
+        case.name,
+        r.seconds,
+        r.records_per_s,
+        r.mb_per_s,
+        r.cpu_s,
+        r.peak_rss_mb,
+        r.verified,
+        r.error.as_ref().map_or(String::new(), |e| format!(" ({e})"))
+    ));
+    Some(r)
 }
 
 struct CaseCtx<'a> {
