@@ -314,11 +314,11 @@ fn target_settings(cli: &Cli, warnings: &mut Vec<String>) -> Result<ClientSettin
 }
 
 /// The producers' batch.size unless set: librdkafka's own 1,000,000 bytes, capped by the
-/// smallest max.message.bytes of the target topics when they are prepared. The idempotent
-/// producer keeps at most 5 requests in flight per partition, and while a partition has 5 and
-/// another batch ready, librdkafka's broker thread polls without sleeping (librdkafka #3692):
-/// with queue.size 10,000 records of 1 KiB over 8 partitions, 256 KiB batches reached that cap
-/// whenever the target slowed down (CPU doubled, throughput fell); 1 MB batches rarely do.
+/// smallest max.message.bytes of the target topics when they are prepared. librdkafka's
+/// idempotent producer sends a partition's next request only once fewer than 5 of its records
+/// are in flight, in practice one request per partition at a time: a partition moves at most
+/// one batch per round trip, and smaller batches lower that ceiling. (While it waited, its
+/// broker thread also polled without sleeping, librdkafka #3692: third_party/librdkafka.)
 pub const DEFAULT_BATCH_SIZE: i64 = 1_000_000;
 
 /// The producers' queue.buffering.max.kbytes unless set (librdkafka's default is 1 GiB per
