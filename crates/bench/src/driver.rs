@@ -328,6 +328,7 @@ fn machine_info(b: &Bench) -> Value {
         "kernel": read("/proc/sys/kernel/osrelease").trim(),
         "kafka_version": kafka_version,
         "librdkafka_version": rdkafka::util::get_rdkafka_version().1,
+        "librdkafka_patches": librdkafka_patches(),
         "java": java,
         "mirrormaker_heap": b.args.mm_heap,
         "load_average_at_start": read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
@@ -336,6 +337,21 @@ fn machine_info(b: &Bench) -> Value {
         "records_per_case": b.records,
         "partitions": PARTITIONS,
     })
+}
+
+/// The patches the tools' librdkafka is built with (third_party/librdkafka, applied by
+/// bin/deps), so that runs compare like with like. bin/bench runs from the repository root.
+fn librdkafka_patches() -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir("third_party/librdkafka")
+        .map(|dir| {
+            dir.filter_map(|e| e.ok())
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .filter(|n| n.ends_with(".patch"))
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }
 
 /// Records written to and read back from each cluster before the first case.
