@@ -329,6 +329,8 @@ fn machine_info(b: &Bench) -> Value {
         "kafka_version": kafka_version,
         "librdkafka_version": rdkafka::util::get_rdkafka_version().1,
         "librdkafka_patches": librdkafka_patches(),
+        // bin/deps' stamp: the crate's checksum and a hash of the patches it applied.
+        "librdkafka_deps_stamp": read(".deps/rdkafka-sys/.kafka-mirror-stamp").trim(),
         "java": java,
         "mirrormaker_heap": b.args.mm_heap,
         "load_average_at_start": read("/proc/loadavg").split_whitespace().take(3).collect::<Vec<_>>().join(" "),
