@@ -13,24 +13,25 @@ fn main() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let wanted_dir = root.join("third_party/librdkafka");
     let applied_dir = root.join(".deps/rdkafka-sys/kafka-mirror-patches");
+    // Cargo scans a directory named here for any change to the files below it.
     println!("cargo:rerun-if-changed={}", wanted_dir.display());
     println!("cargo:rerun-if-changed={}", applied_dir.display());
 
-    let patches = |dir: &Path| -> Vec<(String, Vec<u8>)> {
-        let mut found: Vec<(String, Vec<u8>)> = fs::read_dir(dir)
-            .map(|entries| {
-                entries
-                    .filter_map(Result::ok)
-                    .map(|e| e.path())
-                    .filter(|p| p.extension().is_some_and(|x| x == "patch"))
-                    .map(|p| {
-                        println!("cargo:rerun-if-changed={}", p.display());
-                        let name = p.file_name().unwrap_or_default().to_string_lossy().into();
-                        (name, fs::read(&p).unwrap_or_default())
-                    })
-                    .collect()
+    // (file name, contents) of each patch in `dir`, by name.
+    let patches = |dir: &Path| -> Vec<(std::ffi::OsString, Vec<u8>)> {
+        let mut found: Vec<_> = fs::read_dir(dir)
+            .into_iter()
+            .flatten()
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "patch"))
+            .map(|p| {
+                (
+                    p.file_name().unwrap_or_default().to_owned(),
+                    fs::read(&p).unwrap_or_default(),
+                )
             })
-            .unwrap_or_default();
+            .collect();
         found.sort();
         found
     };
